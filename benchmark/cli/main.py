@@ -1,0 +1,79 @@
+"""`mirl`: entry point and argument parsing. Imports stay lazy so `mirl --help` and listings are fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DESCRIPTION = "mirl: benchmark interpretability methods on reinforcement-learning agents."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mirl", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("tasks", help="list installed tasks")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("methods", help="list installed methods")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("plugins", help="list loaded plugins as JSON (names, versions, hooks)")
+
+    p = sub.add_parser("run", help="evaluate methods on tasks and store the results")
+    p.add_argument("tasks", nargs="+", metavar="TASK", help="task ids, e.g. smoke/goal-readout-v1")
+    p.add_argument("--method", "-m", nargs="+", required=True, metavar="NAME", help="method names")
+    p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print the results as a JSON list")
+    p.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
+
+    p = sub.add_parser("bench", help="the main job: every task × every method, then the leaderboard")
+    p.add_argument("--tasks", default="*", metavar="GLOB", help="task ids to include (glob, default all)")
+    p.add_argument("--methods", nargs="+", metavar="NAME", help="methods to include (default all)")
+    p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
+    p.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
+    p.add_argument("--format", choices=["table", "md", "json"], default="table", help="leaderboard format")
+
+    p = sub.add_parser("leaderboard", help="print the local leaderboard")
+    p.add_argument("--task", metavar="T", help="only this task id")
+    p.add_argument("--format", choices=["table", "md", "json"], default="table")
+    p.add_argument("--rebuild", action="store_true", help="restore missing rows from the stored JSON files")
+
+    p = sub.add_parser("schema", help="print a JSON Schema (result, task, method, answer)")
+    p.add_argument("which", nargs="?", default="result", choices=["result", "task", "method", "answer"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from mirl.errors import MirlError
+
+    try:
+        if args.command in ("tasks", "methods", "plugins"):
+            from mirl.cli import listing
+
+            return getattr(listing, args.command)(args)
+        if args.command in ("run", "bench"):
+            from mirl.cli import run
+
+            return getattr(run, args.command)(args)
+        if args.command == "leaderboard":
+            from mirl.cli import leaderboard
+
+            return leaderboard.main(args)
+        from mirl.cli import schema
+
+        return schema.main(args)
+    except MirlError as exc:
+        print(f"mirl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Errors that mirl reports to people as one clear line: what went wrong and how to fix it."""
+
+
+class MirlError(Exception):
+    """A user-facing error; the CLI prints its message on one line and exits non-zero."""
+
+
+class UnknownIdError(MirlError, KeyError):
+    """An unknown task or method id (the message carries a "did you mean")."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateIdError(MirlError):
+    """Two plugins registered the same id."""
+
+
+class PluginError(MirlError):
+    """A plugin could not be loaded or its hook raised."""
+
+
+class InvalidAnswerError(MirlError):
+    """A method returned an answer that does not fit the task (schema, hook names, shapes, values)."""
+
+
+class BudgetExceededError(MirlError):
+    """A method used more compute than its task allows."""
+
+
+class StoreError(MirlError):
+    """The local leaderboard store cannot be opened or written."""

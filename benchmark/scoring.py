@@ -1,0 +1,129 @@
+"""Scoring helpers shared by every task: AUROC, average precision, bootstrap CIs, normalisation.
+
+Each function here has a known-answer test (tests/test_scoring.py): perfect → 1, random → chance,
+label-shuffled → chance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their mean rank."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    ranks = np.empty(len(values), dtype=np.float64)
+    # boundaries of runs of equal values
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    for start, end in zip(starts, ends):
+        ranks[order[start:end]] = (start + end + 1) / 2.0
+    return ranks
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann–Whitney U), ties counted as one half. NaN if one class is missing."""
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = _average_ranks(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision (area under precision-recall, step-wise); its chance level is the prevalence."""
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(labels.sum())
+    if n_pos == 0:
+        return float("nan")
+    # Ties would make the value depend on sort order; average over tied groups by processing them together.
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], labels[order]
+    distinct = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # last index of each tied group
+    tp = np.cumsum(y)[distinct]
+    predicted = distinct + 1
+    precision = tp / predicted
+    recall_gain = np.diff(np.r_[0, tp]) / n_pos
+    return float(np.sum(precision * recall_gain))
+
+
+def macro_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """One-vs-rest AUROC averaged over the classes present in ``labels``; scores are [n, classes]."""
+    labels = np.asarray(labels).ravel()
+    values = [auroc(labels == k, scores[:, k]) for k in range(scores.shape[1]) if 0 < np.sum(labels == k) < len(labels)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def brier(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per-instance multi-class Brier score (0 is perfect, 2 is the worst)."""
+    onehot = np.eye(probs.shape[1])[np.asarray(labels).ravel()]
+    return np.sum((probs - onehot) ** 2, axis=1)
+
+
+def bootstrap_ci(
+    statistic: Callable[..., float],
+    *arrays: np.ndarray,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``statistic(*arrays)``, resampling instances (rows) with replacement.
+
+    Resamples on which the statistic is undefined (NaN, e.g. AUROC with one class) are dropped.
+    """
+    n = len(arrays[0])
+    idx = rng.integers(0, n, size=(n_boot, n))
+    values = np.array([statistic(*(a[i] for a in arrays)) for i in idx], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
+
+
+def mean_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = 1000) -> tuple[float, float]:
+    """Bootstrap CI of a mean, vectorised (per-instance scores such as correct/incorrect)."""
+    values = np.asarray(values, dtype=np.float64)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    means = values[idx].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return (float(low), float(high))
+
+
+def normalize(score: float, floor: float, ceiling: float) -> float:
+    """Map floor → 0 and ceiling → 1 (works for lower-is-better metrics too, where ceiling < floor)."""
+    if ceiling == floor:
+        return float("nan")
+    return (score - floor) / (ceiling - floor)
+
+
+@dataclass
+class ScoreReport:
+    """What a task's scorer returns: flat metrics, the primary score with its CI, and the anchors used."""
+
+    metrics: dict[str, float]
+    score: float
+    ci: tuple[float, float]
+    n: int
+    floor: float
+    ceiling: float
+    details: dict = field(default_factory=dict)
+
+    @property
+    def normalized_score(self) -> float:
+        return normalize(self.score, self.floor, self.ceiling)

@@ -1,0 +1,326 @@
+"""The task contract: a spec, a budgeted view of the train split for methods, and a scorer on the test split.
+
+Information barrier: ``Task.view(seed)`` hands a method the train split only; the test split is derived
+inside ``Task.score`` from the seed and ``MIRL_TEST_SALT`` (see ``mirl.seeding.test_seed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError
+from mirl.schemas import Budget, Edit, Intervention, TaskSpec, UnitScores, _LinearDecoder
+from mirl.scoring import ScoreReport
+from mirl.seeding import seed_everything, train_seed
+
+if TYPE_CHECKING:
+    import torch
+
+    from mirl.hooked import HookedAgent
+
+
+class ComputeMeter:
+    """Counts the compute a method spends through its view and enforces the task's budget."""
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.env_steps = 0
+        self.forward_passes = 0
+        self.started = time.perf_counter()
+
+    @property
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def add(self, env_steps: int = 0, forward_passes: int = 0) -> None:
+        self.env_steps += env_steps
+        self.forward_passes += forward_passes
+        self.check()
+
+    def check(self) -> None:
+        b = self.budget
+        if self.env_steps > b.env_steps:
+            raise BudgetExceededError(f"budget exceeded: {self.env_steps} env steps > {b.env_steps} allowed")
+        if self.forward_passes > b.forward_passes:
+            raise BudgetExceededError(
+                f"budget exceeded: {self.forward_passes} agent forward passes > {b.forward_passes} allowed"
+            )
+        if self.wall_seconds > b.wall_seconds:
+            raise BudgetExceededError(
+                f"budget exceeded: {self.wall_seconds:.1f} s wall time > {b.wall_seconds:g} s allowed"
+            )
+
+
+class BudgetedAgent:
+    """The agent as a method sees it: every forward pass is counted (per observation in the batch).
+
+    Gradients flow as usual, so attribution methods can call ``backward`` on the outputs.
+    """
+
+    def __init__(self, agent: HookedAgent, meter: ComputeMeter, allowed_hooks: dict[str, list[int]]):
+        self._agent = agent
+        self._meter = meter
+        self.allowed_hooks = allowed_hooks
+
+    def _count(self, obs: Any) -> None:
+        self._meter.add(forward_passes=int(obs.shape[0]))
+
+    def __call__(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self._count(obs)
+        return self._agent(obs)
+
+    def run_with_cache(self, obs: torch.Tensor, names: Any = None, detach: bool = True):
+        self._count(obs)
+        return self._agent.run_with_cache(obs, names=names, detach=detach)
+
+    def hooks(self, fwd=()):
+        return self._agent.hooks(fwd)
+
+    def hook_points(self) -> dict[str, tuple[int, ...]]:
+        return self._agent.hook_points()
+
+    def parameters(self):
+        return self._agent.parameters()
+
+
+@dataclass
+class TrainData:
+    """Labelled train-split states: observations, exact labels and activations at the requested hooks."""
+
+    obs: np.ndarray
+    labels: dict[str, np.ndarray]
+    activations: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.obs)
+
+
+class TaskView:
+    """What a method may touch: the spec, the train split, a budgeted agent and budgeted environments."""
+
+    def __init__(self, task: Task, seed: int):
+        self.spec: TaskSpec = task.spec
+        self.seed = seed
+        self.rng = seed_everything(seed)
+        self.meter = ComputeMeter(task.spec.budget)
+        self._task = task
+        self._train_seed = train_seed(seed)
+        self.agent = BudgetedAgent(task.load_agent(), self.meter, task.spec.hook_points)
+
+    @property
+    def answer_kind(self) -> str:
+        return self.spec.answer_kind
+
+    @property
+    def hook_points(self) -> dict[str, list[int]]:
+        return dict(self.spec.hook_points)
+
+    def train_data(self, n: int | None = None, hooks: list[str] | None = None) -> TrainData:
+        """``n`` labelled train-split states (default: the whole split) with activations at ``hooks``."""
+        n = self.spec.train_size if n is None else n
+        if not 1 <= n <= self.spec.train_size:
+            raise MirlError(f"train_data(n={n}): n must be between 1 and {self.spec.train_size}")
+        hooks = list(self.spec.hook_points) if hooks is None else list(hooks)
+        unknown = [h for h in hooks if h not in self.spec.hook_points]
+        if unknown:
+            raise MirlError(f"hook point(s) {unknown} are not offered by {self.spec.id}; use {list(self.spec.hook_points)}")
+        self.meter.check()
+        return self._task.train_data(self, n, hooks)
+
+    def make_env(self, num_envs: int = 1) -> Any:
+        """Vectorized train-split environments whose steps count against the budget."""
+        self.meter.check()
+        return self._task.make_train_env(self, num_envs)
+
+    def oracle_answer(self) -> Any:
+        """The answer that is right by construction; only tasks with planted ground truth (smoke) have one."""
+        return self._task.oracle_answer(self)
+
+
+class Task:
+    """Base class of tasks. A family subclasses it, sets ``spec`` and implements the hooks below."""
+
+    spec: TaskSpec
+    folder: Path  # the task family's folder, holding checkpoints and cards
+
+    # -- to implement --------------------------------------------------------------------------------
+    def build_agent(self) -> HookedAgent:
+        """Construct the (untrained) agent module that the checkpoint's state dict loads into."""
+        raise NotImplementedError
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        raise NotImplementedError(f"{self.spec.id} offers no labelled train data")
+
+    def make_train_env(self, view: TaskView, num_envs: int) -> Any:
+        raise NotImplementedError(f"{self.spec.id} offers no train environments")
+
+    def score(self, answer: Any, seed: int) -> ScoreReport:
+        raise NotImplementedError
+
+    def oracle_answer(self, view: TaskView) -> Any:
+        raise MirlError(f"{self.spec.id} has no oracle: only tasks with planted ground truth provide one")
+
+    # -- provided ------------------------------------------------------------------------------------
+    def view(self, seed: int) -> TaskView:
+        return TaskView(self, seed)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.folder / self.spec.agent.checkpoint
+
+    def verify_agent(self) -> None:
+        """Refuse to run on a checkpoint whose sha256 differs from the one in the spec."""
+        path = self.checkpoint_path
+        if not path.exists():
+            raise MirlError(f"agent checkpoint {path} is missing; reinstall mirl or run `mirl agents train`")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != self.spec.agent.sha256:
+            raise MirlError(
+                f"agent checkpoint {path.name} has sha256 {digest[:12]}…, but {self.spec.id} pins "
+                f"{self.spec.agent.sha256[:12]}…; restore the shipped file or bump the task version"
+            )
+
+    def load_agent(self) -> HookedAgent:
+        import torch
+
+        self.verify_agent()
+        agent = self.build_agent()
+        agent.load_state_dict(torch.load(self.checkpoint_path, map_location="cpu", weights_only=True))
+        agent.eval()
+        for p in agent.parameters():
+            p.requires_grad_(False)
+        return agent
+
+    def validate_answer(self, answer: Any) -> Any:
+        """Check the answer fits this task: kind, hook names, shapes, index ranges. Returns the parsed answer."""
+        return validate_answer(self.spec, answer)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Answer validation against a task's hook points
+
+
+def _parse(spec: TaskSpec, answer: Any) -> Any:
+    from pydantic import ValidationError
+
+    from mirl.schemas import ANSWER_TYPES
+
+    model = ANSWER_TYPES[spec.answer_kind]
+    if isinstance(answer, model):
+        return answer
+    if hasattr(answer, "kind") and getattr(answer, "kind") != spec.answer_kind:
+        raise InvalidAnswerError(
+            f"{spec.id} asks for a {spec.answer_kind} answer, got {getattr(answer, 'kind')}"
+        )
+    payload = answer.model_dump() if hasattr(answer, "model_dump") else answer
+    if not isinstance(payload, dict):
+        raise InvalidAnswerError(f"{spec.id} asks for a {spec.answer_kind} answer, got {type(answer).__name__}")
+    if payload.get("kind", spec.answer_kind) != spec.answer_kind:
+        raise InvalidAnswerError(f"{spec.id} asks for a {spec.answer_kind} answer, got {payload['kind']}")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "answer"
+        raise InvalidAnswerError(f"invalid {spec.answer_kind} answer: {where}: {first['msg']}") from None
+
+
+def _check_hook(spec: TaskSpec, hook: str) -> tuple[int, ...]:
+    if hook not in spec.hook_points:
+        import difflib
+
+        close = difflib.get_close_matches(hook, list(spec.hook_points), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidAnswerError(
+            f"unknown hook point {hook!r}{hint}; {spec.id} offers {sorted(spec.hook_points)}"
+        )
+    return tuple(spec.hook_points[hook])
+
+
+def validate_answer(spec: TaskSpec, answer: Any) -> Any:
+    parsed = _parse(spec, answer)
+    if isinstance(parsed, _LinearDecoder):
+        for hook, w in parsed.weights.items():
+            shape = _check_hook(spec, hook)
+            features = int(np.prod(shape))
+            if w.shape[0] != features:
+                raise InvalidAnswerError(
+                    f"weights[{hook!r}] has {w.shape[0]} rows, but {hook} has {features} features {list(shape)}"
+                )
+        expected = spec.output_dim
+        if expected is not None and parsed.bias.shape[0] != expected:
+            raise InvalidAnswerError(f"{spec.id} needs {expected} decoder outputs, got {parsed.bias.shape[0]}")
+    elif isinstance(parsed, UnitScores):
+        missing = sorted(set(spec.hook_points) - set(parsed.scores))
+        if missing:
+            raise InvalidAnswerError(f"unit scores are missing hook point(s) {missing}")
+        for hook, s in parsed.scores.items():
+            shape = _check_hook(spec, hook)
+            if tuple(s.shape) != shape:
+                raise InvalidAnswerError(f"scores[{hook!r}] has shape {list(s.shape)}, expected {list(shape)}")
+    elif isinstance(parsed, Intervention):
+        for i, edit in enumerate(parsed.edits):
+            _check_edit(spec, i, edit)
+    return parsed
+
+
+def _check_edit(spec: TaskSpec, i: int, edit: Edit) -> None:
+    shape = _check_hook(spec, edit.hook)
+    where = f"edits[{i}] at {edit.hook}"
+    if edit.vector is not None:
+        v = edit.vector
+        ok = tuple(v.shape) == shape or (edit.op == "add" and v.ndim == 1 and v.shape[0] == shape[0])
+        if edit.op == "project_out":
+            ok = v.size == int(np.prod(shape)) or (v.ndim == 1 and v.shape[0] == shape[0])
+        if not ok:
+            raise InvalidAnswerError(f"{where}: vector shape {list(v.shape)} does not fit {list(shape)}")
+    if edit.channels is not None:
+        bad = [c for c in edit.channels if not 0 <= c < shape[0]]
+        if bad:
+            raise InvalidAnswerError(f"{where}: channel(s) {bad} out of range 0..{shape[0] - 1}")
+    if edit.positions is not None:
+        spatial = shape[1:]
+        for pos in edit.positions:
+            if len(pos) != len(spatial) or not all(0 <= p < s for p, s in zip(pos, spatial)):
+                raise InvalidAnswerError(f"{where}: position {list(pos)} does not fit spatial shape {list(spatial)}")
+
+
+def apply_edits(act: torch.Tensor, edits: list[Edit]) -> torch.Tensor:
+    """Apply validated edits (in order) to a batch of activations at one hook point."""
+    import torch
+
+    out = act.clone()
+    for edit in edits:
+        if edit.op == "add":
+            vec = torch.as_tensor(edit.vector, dtype=out.dtype)
+            if vec.ndim == 1 and out.ndim > 2:  # per-channel vector broadcast over positions
+                vec = vec.view(-1, *([1] * (out.ndim - 2)))
+            out = out + edit.scale * vec
+        elif edit.op == "project_out":
+            flat = out.reshape(out.shape[0], -1)
+            vec = torch.as_tensor(edit.vector, dtype=out.dtype).reshape(-1)
+            if vec.numel() != flat.shape[1]:  # a channel direction, applied at every position
+                moved = out.movedim(1, -1)
+                unit = vec / vec.norm()
+                moved = moved - (moved @ unit).unsqueeze(-1) * unit
+                out = moved.movedim(-1, 1)
+            else:
+                unit = vec / vec.norm()
+                out = (flat - (flat @ unit).unsqueeze(1) * unit).reshape(out.shape)
+        else:  # set / patch on a channel × position selection
+            channels = slice(None) if edit.channels is None else list(edit.channels)
+            source = None if edit.op == "set" else torch.as_tensor(edit.vector, dtype=out.dtype)
+            positions = [None] if edit.positions is None else edit.positions
+            for pos in positions:
+                index = (slice(None), channels) + (() if pos is None else tuple(pos))
+                if source is None:
+                    out[index] = float(edit.value)
+                else:
+                    out[index] = source[index[1:]]
+    return out

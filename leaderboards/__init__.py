@@ -1,0 +1,1 @@
+"""Result store (SQLite), W&B sink, statistics and rendering: mirl's leaderboards."""

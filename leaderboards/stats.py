@@ -1,0 +1,81 @@
+"""Leaderboard statistics: which result represents a method on a task, ranking, ties by overlapping CIs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from mirl.schemas import Result
+
+
+@dataclass
+class Row:
+    """One method on one task's leaderboard."""
+
+    rank: int | None
+    tied: bool
+    method: str
+    method_version: str
+    status: str
+    score: float | None
+    ci_low: float | None
+    ci_high: float | None
+    normalized_score: float | None
+    n: int
+    seed: int
+    runs: int
+    env_steps: int
+    forward_passes: int
+    wall_seconds: float
+    date: str
+    error: str | None
+    result_id: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _row(result: Result, runs: int) -> Row:
+    ci = result.ci or (None, None)
+    return Row(
+        rank=None, tied=False, method=result.method, method_version=result.method_version, status=result.status,
+        score=result.score, ci_low=ci[0], ci_high=ci[1], normalized_score=result.normalized_score, n=result.n,
+        seed=result.seed, runs=runs, env_steps=result.compute.env_steps,
+        forward_passes=result.compute.forward_passes, wall_seconds=result.compute.wall_seconds,
+        date=result.created_at[:10], error=result.error, result_id=result.result_id,
+    )
+
+
+def _overlap(a: Row, b: Row) -> bool:
+    return a.ci_low is not None and b.ci_low is not None and a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
+
+
+def task_rows(results: list[Result]) -> list[Row]:
+    """Rows for one task, best first: each method's latest ok result (or its latest failure if it never
+    succeeded); a row whose CI overlaps the row above shares its rank."""
+    by_method: dict[str, list[Result]] = {}
+    for r in sorted(results, key=lambda r: r.created_at):
+        by_method.setdefault(r.method, []).append(r)
+    ok_rows, failed_rows = [], []
+    for runs in by_method.values():
+        ok = [r for r in runs if r.status == "ok"]
+        if ok:
+            ok_rows.append(_row(ok[-1], len(runs)))
+        else:
+            failed_rows.append(_row(runs[-1], len(runs)))
+    higher = results[0].higher_is_better if results else True
+    ok_rows.sort(key=lambda row: (-row.score if higher else row.score, row.method))
+    for i, row in enumerate(ok_rows):
+        if i > 0 and _overlap(row, ok_rows[i - 1]):
+            row.rank, row.tied = ok_rows[i - 1].rank, True
+            ok_rows[i - 1].tied = True
+        else:
+            row.rank = i + 1
+    return ok_rows + sorted(failed_rows, key=lambda row: row.method)
+
+
+def leaderboards(results: list[Result]) -> dict[str, list[Row]]:
+    """Task id → rows, for every task with stored results."""
+    by_task: dict[str, list[Result]] = {}
+    for r in results:
+        by_task.setdefault(r.task_id, []).append(r)
+    return {task: task_rows(rs) for task, rs in sorted(by_task.items())}

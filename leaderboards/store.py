@@ -1,0 +1,165 @@
+"""The local leaderboard store: SQLite (standard library) under MIRL_HOME, plus one JSON file per result.
+
+One transaction per result (``BEGIN IMMEDIATE``, WAL journal, a long busy timeout), so several ``mirl run``
+processes can write at once without losing or duplicating anything; ``result_id`` is the primary key.
+The JSON files are a second copy from which the database can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from mirl.errors import StoreError
+from mirl.schemas import Result
+
+SCHEMA_VERSION = 1
+DB_NAME = "leaderboard.sqlite"
+BUSY_TIMEOUT_SECONDS = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    result_id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    score REAL,
+    created_at TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_task ON results (task_id, method);
+"""
+
+
+class ResultStore:
+    """Results of every run on this machine; open it with ``ResultStore(mirl_home())``."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.db_path = self.home / DB_NAME
+        self.json_dir = self.home / "results"
+        try:
+            self.json_dir.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.home, prefix=".write-test-", delete=True)
+            probe.close()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write the leaderboard store in {self.home} ({exc.strerror or exc}); "
+                "set MIRL_HOME to a writable folder"
+            ) from None
+        self._init_schema()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        return conn
+
+    def _corrupt(self, exc: sqlite3.DatabaseError) -> StoreError:
+        return StoreError(
+            f"the leaderboard store {self.db_path} is not a usable SQLite database ({exc}); move it aside "
+            f"and run `mirl leaderboard --rebuild` to restore it from {self.json_dir}"
+        )
+
+    def _init_schema(self) -> None:
+        try:
+            conn = self._connect()
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
+
+    # -- writing -------------------------------------------------------------------------------------
+    def add(self, result: Result) -> Path:
+        """Store one result (database row + JSON file) atomically; returns the JSON file's path."""
+        payload = result.model_dump_json(indent=2)
+        family_dir = self.json_dir / result.task_family
+        final = family_dir / f"{result.result_id}.json"
+        try:
+            family_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=family_dir, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(payload)
+        except OSError as exc:
+            raise StoreError(f"cannot write result file in {family_dir} ({exc.strerror or exc}); check MIRL_HOME") from None
+        try:
+            self._insert(result, payload)
+        except BaseException:
+            os.unlink(tmp)  # nothing half-written: no JSON without its row
+            raise
+        os.replace(tmp, final)
+        return final
+
+    def _insert(self, result: Result, payload: str) -> None:
+        try:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "INSERT INTO results (result_id, task_id, method, seed, status, score, created_at, json) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (result.result_id, result.task_id, result.method, result.seed, result.status,
+                     result.score, result.created_at, payload),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
+        except sqlite3.IntegrityError:
+            raise StoreError(f"result {result.result_id} is already stored") from None
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
+
+    # -- reading -------------------------------------------------------------------------------------
+    def results(self, task: str | None = None, status: str | None = None) -> list[Result]:
+        query, args = "SELECT json FROM results", []
+        clauses = []
+        if task is not None:
+            clauses.append("task_id = ?")
+            args.append(task)
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(status)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY created_at, rowid"
+        try:
+            conn = self._connect()
+            try:
+                rows = conn.execute(query, args).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
+        return [Result.model_validate_json(row[0]) for row in rows]
+
+    def rebuild_from_json(self) -> int:
+        """Re-insert every JSON result file missing from the database; returns how many were added."""
+        known = {r.result_id for r in self.results()}
+        added = 0
+        for path in sorted(self.json_dir.glob("*/*.json")):
+            result = Result.model_validate_json(path.read_text())
+            if result.result_id not in known:
+                self._insert(result, path.read_text())
+                added += 1
+        return added
+
+
+def dump_results(results: list[Result]) -> str:
+    return json.dumps([r.model_dump(mode="json") for r in results], indent=2)

@@ -1,0 +1,1 @@
+"""mirl's built-in methods (baselines), registered through the same entry points as third-party plugins."""

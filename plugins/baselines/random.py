@@ -1,0 +1,33 @@
+"""`random`: a seeded random answer of every kind; the floor every real method must beat."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mirl.method import Method
+from mirl.schemas import Edit, Intervention, MethodInfo, Prediction, Readout, UnitScores
+
+
+class RandomMethod(Method):
+    info = MethodInfo(
+        name="random",
+        version="1",
+        answer_kinds=["readout", "unit_scores", "intervention", "prediction"],
+        description="Random decoder weights, unit scores or activation edit, drawn from the run's seed",
+        stochastic=True,
+    )
+
+    def solve(self, view):
+        rng: np.random.Generator = view.rng
+        hooks = view.hook_points
+        kind = view.answer_kind
+        if kind == "unit_scores":
+            return UnitScores(scores={h: rng.random(shape) for h, shape in hooks.items()})
+        hook = sorted(hooks)[rng.integers(len(hooks))]
+        shape = hooks[hook]
+        if kind == "intervention":
+            return Intervention(edits=[Edit(hook=hook, op="add", vector=rng.normal(size=shape))])
+        outputs = view.spec.output_dim or 1
+        weights = {hook: rng.normal(size=(int(np.prod(shape)), outputs))}
+        model = Readout if kind == "readout" else Prediction
+        return model(weights=weights, bias=np.zeros(outputs))

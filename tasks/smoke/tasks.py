@@ -1,0 +1,376 @@
+"""The smoke tasks: one per answer kind, each with exact ground truth known by construction.
+
+Heavy imports (torch, the agent, the environment) happen inside methods, so registering these tasks —
+and so ``mirl tasks`` — stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
+from mirl.scoring import ScoreReport, average_precision, auroc, bootstrap_ci, brier, macro_auroc, mean_ci, softmax
+from mirl.seeding import derive_seed, test_seed
+from mirl.task import Task, TaskView, TrainData
+
+if TYPE_CHECKING:
+    import torch
+
+FOLDER = Path(__file__).parent
+SIZE = 7  # grid side; mirrors env.SIZE without importing gymnasium at registration time
+CELLS = SIZE * SIZE
+
+AGENT = AgentRef(
+    id="smoke-bc",
+    checkpoint="smoke-bc.pt",
+    sha256="015784841a2046aa867f779fd1c280287eddc294a00c4b512be7837215b0f63a",
+    card="smoke-bc.card.json",
+)
+ALL_HOOKS = {
+    "hook_obs": [2, SIZE, SIZE],
+    "encoder.hook_out": [8, SIZE, SIZE],
+    "dense.hook_out": [48],
+    "policy.hook_logits": [4],
+    "value.hook_value": [1],
+}
+BUDGET = Budget(env_steps=100_000, forward_passes=100_000, wall_seconds=120.0)
+TRAIN_SIZE = 1000
+TEST_SIZE = 500
+
+
+class SmokeTask(Task):
+    """Shared machinery: the shipped agent, the train/test pools of (agent, goal) pairs, labelled states."""
+
+    folder = FOLDER
+
+    def build_agent(self):
+        from .agent import SmokeAgent
+
+        return SmokeAgent()
+
+    # -- states ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _sample(pool: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from . import env as grid
+
+        rng = np.random.default_rng(seed)
+        picks = pool[rng.choice(len(pool), size=min(n, len(pool)), replace=False)]
+        return grid.cells_to_positions(picks[:, 0]), grid.cells_to_positions(picks[:, 1])
+
+    def train_states(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from . import env as grid
+
+        return self._sample(grid.pools()[0], n, seed)
+
+    def test_states(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        from . import env as grid
+
+        return self._sample(grid.pools()[1], self.spec.test_size, test_seed(seed))
+
+    @staticmethod
+    def _labels(agent_pos: np.ndarray, goal_pos: np.ndarray, actions: np.ndarray) -> dict[str, np.ndarray]:
+        from . import env as grid
+
+        return {
+            "agent_cell": agent_pos[:, 0] * SIZE + agent_pos[:, 1],
+            "goal_cell": goal_pos[:, 0] * SIZE + goal_pos[:, 1],
+            "agent_row": agent_pos[:, 0], "agent_col": agent_pos[:, 1],
+            "goal_row": goal_pos[:, 0], "goal_col": goal_pos[:, 1],
+            "distance": grid.manhattan(agent_pos, goal_pos),
+            "action": actions,
+        }
+
+    def _run(self, agent, obs: np.ndarray, hooks: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        import torch
+
+        with torch.no_grad():
+            (logits, _), cache = agent.run_with_cache(torch.from_numpy(obs), names=hooks)
+        return logits.argmax(1).numpy(), {k: v.numpy() for k, v in cache.items()}
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        from . import env as grid
+
+        agent_pos, goal_pos = self.train_states(n, view._train_seed)
+        obs = grid.observe(agent_pos, goal_pos)
+        actions, acts = self._run(view.agent, obs, hooks)  # counted against the budget
+        return TrainData(obs=obs, labels=self._labels(agent_pos, goal_pos, actions), activations=acts)
+
+    def make_train_env(self, view: TaskView, num_envs: int):
+        from . import env as grid
+
+        return grid.SmokeGridVecEnv(
+            num_envs, grid.pools()[0], seed=derive_seed(view._train_seed, "env"),
+            on_steps=lambda k: view.meter.add(env_steps=k),
+        )
+
+    # -- decoders --------------------------------------------------------------------------------------
+    def _decode(self, answer, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Apply a linear decoder to test states; returns (outputs [n, k], labels)."""
+        from . import env as grid
+
+        agent_pos, goal_pos = self.test_states(seed)
+        obs = grid.observe(agent_pos, goal_pos)
+        actions, acts = self._run(self.load_agent(), obs, list(answer.weights))
+        out = np.tile(answer.bias, (len(obs), 1))
+        for hook, w in answer.weights.items():
+            out += acts[hook].reshape(len(obs), -1).astype(np.float64) @ w
+        return out, self._labels(agent_pos, goal_pos, actions)
+
+
+def _spec(**kw: Any) -> TaskSpec:
+    return TaskSpec(agent=AGENT, budget=BUDGET, train_size=TRAIN_SIZE, references=[], **kw)
+
+
+class GoalReadout(SmokeTask):
+    spec = _spec(
+        id="smoke/goal-readout-v1",
+        title="Read the goal position out of the smoke agent",
+        question="Which goal cell is the agent heading for? Decode it from the agent's activations.",
+        description="Readout of the goal cell (49 classes, row*7+col) on held-out (agent, goal) pairs; the "
+        "prediction is the argmax of the decoder's 49 outputs.",
+        answer_kind="readout",
+        hook_points=ALL_HOOKS,
+        target="goal_cell",
+        output_dim=CELLS,
+        primary_metric="accuracy",
+        metrics=[MetricSpec(name="accuracy", higher_is_better=True, description="argmax == goal cell")],
+        normalization=Normalization(
+            floor=1 / CELLS, ceiling=1.0, floor_source="chance (1/49)", ceiling_source="perfect decoding"
+        ),
+        test_size=TEST_SIZE,
+    )
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        out, labels = self._decode(answer, seed)
+        correct = (out.argmax(1) == labels["goal_cell"]).astype(np.float64)
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        return ScoreReport(
+            metrics={"accuracy": correct.mean()}, score=float(correct.mean()), ci=mean_ci(correct, rng),
+            n=len(correct), floor=self.spec.normalization.floor, ceiling=1.0,
+        )
+
+    def oracle_answer(self, view: TaskView):
+        from mirl.schemas import Readout
+
+        from .agent import GOAL_CHANNEL
+
+        # channel 1 of the encoder is the goal plane, so the identity on that channel decodes the goal cell.
+        weights = np.zeros((8, CELLS, CELLS))
+        weights[GOAL_CHANNEL] = np.eye(CELLS)
+        return Readout(weights={"encoder.hook_out": weights.reshape(8 * CELLS, CELLS)}, bias=np.zeros(CELLS))
+
+
+class GoalUnits(SmokeTask):
+    spec = _spec(
+        id="smoke/goal-units-v1",
+        title="Find the encoder units that carry the goal",
+        question="Which units of encoder.hook_out depend on the goal position?",
+        description="Score every unit (channel × row × col) of encoder.hook_out; ground truth (planted) is "
+        "channel 1, an exact copy of the goal plane. Scored by AUROC against that mask.",
+        answer_kind="unit_scores",
+        hook_points={"encoder.hook_out": ALL_HOOKS["encoder.hook_out"]},
+        target="goal-dependent units",
+        primary_metric="auroc",
+        metrics=[
+            MetricSpec(name="auroc", higher_is_better=True, description="AUROC of scores vs the planted mask"),
+            MetricSpec(name="average_precision", higher_is_better=True, description="chance = 49/392"),
+        ],
+        normalization=Normalization(floor=0.5, ceiling=1.0, floor_source="chance AUROC", ceiling_source="exact mask"),
+        test_size=8 * CELLS,
+    )
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        from .agent import goal_unit_mask
+
+        truth = goal_unit_mask().ravel()
+        scores = answer.scores["encoder.hook_out"].ravel()
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        value = auroc(truth, scores)
+        return ScoreReport(
+            metrics={"auroc": value, "average_precision": average_precision(truth, scores)},
+            score=value, ci=bootstrap_ci(auroc, truth, scores, rng=rng), n=truth.size, floor=0.5, ceiling=1.0,
+        )
+
+    def oracle_answer(self, view: TaskView):
+        from mirl.schemas import UnitScores
+
+        from .agent import goal_unit_mask
+
+        return UnitScores(scores={"encoder.hook_out": goal_unit_mask().astype(np.float64)})
+
+
+TARGET = (0, 0)  # the square the intervention task steers the agent to
+
+
+class GoalRetarget(SmokeTask):
+    spec = _spec(
+        id="smoke/goal-retarget-v1",
+        title="Retarget the smoke agent to the top-left corner",
+        question="Which activation edit makes the agent walk to the top-left square instead of its goal?",
+        description="Test episodes are chosen so that neither the goal nor the corner lies on a shortest path "
+        "to the other; an episode succeeds if the greedy edited agent reaches the corner within "
+        "distance + 4 steps (reaching the real goal ends the episode as a failure).",
+        answer_kind="intervention",
+        hook_points={k: ALL_HOOKS[k] for k in ("encoder.hook_out", "dense.hook_out")},
+        target="corner (0, 0)",
+        primary_metric="target_rate",
+        metrics=[
+            MetricSpec(name="target_rate", higher_is_better=True, description="episodes reaching the corner"),
+            MetricSpec(name="goal_rate", higher_is_better=False, description="edited episodes reaching the goal"),
+            MetricSpec(
+                name="goal_rate_unedited", higher_is_better=True,
+                description="competence check: the unedited agent reaches its goal",
+            ),
+        ],
+        normalization=Normalization(
+            floor=None, ceiling=1.0, floor_source="target_rate of the unedited agent on the same episodes",
+            ceiling_source="every episode retargeted",
+        ),
+        test_size=300,
+    )
+
+    @staticmethod
+    def _in_box(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        return np.all((p >= lo) & (p <= hi), axis=-1)
+
+    def episodes(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Test (start, goal) pairs where neither goal nor corner is on a shortest path to the other."""
+        from . import env as grid
+
+        _, pool = grid.pools()
+        start, goal = grid.cells_to_positions(pool[:, 0]), grid.cells_to_positions(pool[:, 1])
+        corner = np.broadcast_to(np.array(TARGET), start.shape)
+        ok = ~self._in_box(corner, start, goal) & ~self._in_box(goal, start, corner)
+        candidates = pool[ok]
+        rng = np.random.default_rng(test_seed(seed))
+        picks = candidates[rng.choice(len(candidates), size=self.spec.test_size, replace=False)]
+        return grid.cells_to_positions(picks[:, 0]), grid.cells_to_positions(picks[:, 1])
+
+    def rollout(self, agent, start: np.ndarray, goal: np.ndarray, edits=None) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy rollouts with optional edits; returns (reached corner, reached goal) per episode."""
+        import torch
+
+        from mirl.task import apply_edits
+
+        from . import env as grid
+
+        corner = np.array(TARGET)
+        limit = grid.manhattan(start, corner[None]) + 4
+        pos = start.copy()
+        at_target = np.zeros(len(pos), dtype=bool)
+        at_goal = np.zeros(len(pos), dtype=bool)
+        by_hook: dict[str, list] = {}
+        for edit in edits or []:
+            by_hook.setdefault(edit.hook, []).append(edit)
+        fwd = [(hook, lambda act, name, _e=es: apply_edits(act, _e)) for hook, es in by_hook.items()]
+        with torch.no_grad(), agent.hooks(fwd):
+            for t in range(int(limit.max())):
+                active = ~(at_target | at_goal) & (t < limit)
+                if not active.any():
+                    break
+                logits, _ = agent(torch.from_numpy(grid.observe(pos, goal)))
+                pos = np.where(active[:, None], grid.move(pos, logits.argmax(1).numpy()), pos)
+                at_goal |= active & np.all(pos == goal, axis=1)
+                at_target |= active & np.all(pos == corner, axis=1)
+        return at_target, at_goal
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        agent = self.load_agent()
+        start, goal = self.episodes(seed)
+        base_target, base_goal = self.rollout(agent, start, goal)
+        # Competence check for the unedited agent: reaching its goal with no step limit but the env's own.
+        hit, _ = self._reaches_goal(agent, start, goal)
+        target, reached_goal = self.rollout(agent, start, goal, answer.edits)
+        success = target.astype(np.float64)
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        return ScoreReport(
+            metrics={
+                "target_rate": success.mean(),
+                "goal_rate": reached_goal.mean(),
+                "goal_rate_unedited": hit.mean(),
+                "target_rate_unedited": base_target.mean(),
+            },
+            score=float(success.mean()), ci=mean_ci(success, rng), n=len(success),
+            floor=float(base_target.mean()), ceiling=1.0,
+        )
+
+    def _reaches_goal(self, agent, start: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        from . import env as grid
+
+        pos = start.copy()
+        done = np.zeros(len(pos), dtype=bool)
+        with torch.no_grad():
+            for _ in range(grid.MAX_STEPS):
+                logits, _ = agent(torch.from_numpy(grid.observe(pos, goal)))
+                pos = np.where(done[:, None], pos, grid.move(pos, logits.argmax(1).numpy()))
+                done |= np.all(pos == goal, axis=1)
+        return done, pos
+
+    def oracle_answer(self, view: TaskView):
+        from mirl.schemas import Edit, Intervention
+
+        from .agent import GOAL_CHANNEL
+
+        # Rewrite the planted goal plane: erase the goal everywhere, then mark the corner.
+        return Intervention(
+            edits=[
+                Edit(hook="encoder.hook_out", op="set", channels=[GOAL_CHANNEL], value=0.0),
+                Edit(hook="encoder.hook_out", op="set", channels=[GOAL_CHANNEL], positions=[TARGET], value=1.0),
+            ]
+        )
+
+
+class NextAction(SmokeTask):
+    spec = _spec(
+        id="smoke/next-action-v1",
+        title="Predict the smoke agent's next action",
+        question="Which move will the agent make in this state? Predict it from its activations.",
+        description="Prediction of the greedy action (up, down, left, right) on held-out states; the decoder's "
+        "4 outputs are read as logits (softmax → probabilities). Macro one-vs-rest AUROC against the "
+        "actions the agent really takes.",
+        answer_kind="prediction",
+        hook_points=ALL_HOOKS,
+        target="action",
+        output_dim=4,
+        primary_metric="auroc",
+        metrics=[
+            MetricSpec(name="auroc", higher_is_better=True, description="macro one-vs-rest AUROC"),
+            MetricSpec(name="brier", higher_is_better=False, description="multi-class Brier score"),
+            MetricSpec(name="accuracy", higher_is_better=True, description="argmax == the agent's action"),
+        ],
+        normalization=Normalization(floor=0.5, ceiling=1.0, floor_source="chance AUROC", ceiling_source="exact"),
+        test_size=TEST_SIZE,
+    )
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        out, labels = self._decode(answer, seed)
+        actions = labels["action"]
+        # Outputs are logits; AUROC ranks the probabilities, so a decoder that is sure of the argmax wins
+        # even where two actions' logits nearly tie.
+        probs = softmax(out)
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        value = macro_auroc(actions, probs)
+        return ScoreReport(
+            metrics={
+                "auroc": value,
+                "brier": float(brier(actions, probs).mean()),
+                "accuracy": float((out.argmax(1) == actions).mean()),
+            },
+            score=value, ci=bootstrap_ci(macro_auroc, actions, probs, rng=rng, n_boot=500), n=len(actions),
+            floor=0.5, ceiling=1.0,
+        )
+
+    def oracle_answer(self, view: TaskView):
+        from mirl.schemas import Prediction
+
+        # The agent acts greedily on its own logits, so the logits (sharpened) predict its action exactly.
+        return Prediction(weights={"policy.hook_logits": 100.0 * np.eye(4)}, bias=np.zeros(4))
+
+
+TASKS = [GoalReadout(), GoalUnits(), GoalRetarget(), NextAction()]

@@ -1,0 +1,186 @@
+"""The W&B sink against the real wandb client in offline mode (no mocks of wandb), and its failure path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mirl.leaderboards.wandb_sink import WandbSink, read_offline_run, resolve_mode
+from mirl.schemas import Compute, Provenance, Result
+
+SHA = "ab" * 32
+
+
+def make_result(**overrides) -> Result:
+    fields = dict(
+        result_id="0123456789abcdef0123456789abcdef",
+        task_id="smoke/goal-readout-v1",
+        task_version=1,
+        task_family="smoke",
+        agent_id="smoke-bc",
+        agent_sha256=SHA,
+        method="linear_probe",
+        method_version="1.0",
+        seed=3,
+        status="ok",
+        primary_metric="accuracy",
+        higher_is_better=True,
+        score=0.875,
+        ci=(0.8, 0.93),
+        normalized_score=0.75,
+        n=256,
+        metrics={"accuracy": 0.875, "balanced_accuracy": 0.8125, "log_loss": 0.3141592653589793},
+        compute=Compute(env_steps=1000, forward_passes=2048, wall_seconds=1.5, scoring_seconds=0.25),
+        provenance=Provenance(
+            mirl_version="0.1.0",
+            git_commit="deadbeef",
+            python="3.11.9",
+            platform="Linux-x86_64",
+            packages={"torch": "2.13.0", "numpy": "1.26.4"},
+            test_salt="public",
+        ),
+        created_at="2026-01-02T03:04:05+00:00",
+    )
+    return Result(**{**fields, **overrides})
+
+
+ROWS = [
+    {"rank": 1, "method": "linear_probe", "score": 0.875, "normalized_score": 0.75, "status": "ok"},
+    {"rank": 2, "method": "random", "score": None, "normalized_score": None, "status": "failed"},
+]
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """Offline W&B with a clean environment; the test runs from an empty working directory."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
+def test_offline_run_records_result_and_leaderboard(offline, tmp_path, capfd):
+    run_dir = WandbSink(tmp_path / "wandb").log_result(make_result(), ROWS)
+
+    assert run_dir is not None
+    run_dir = Path(run_dir)
+    assert run_dir.is_relative_to(tmp_path / "wandb")
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")  # `mirl run --json` owns stdout (checked at the fd level: wandb-core too)
+    assert list(offline.iterdir()) == []  # nothing written to the working directory
+
+    run = read_offline_run(run_dir)
+    assert run["complete"]
+    assert run["run"]["name"] == "smoke/goal-readout-v1|linear_probe|seed3"
+    assert run["run"]["group"] == "smoke/goal-readout-v1"
+    assert run["run"]["job_type"] == "eval"
+    assert set(run["run"]["tags"]) == {"smoke", "ok"}
+
+    config = run["config"]
+    assert config["task_id"] == "smoke/goal-readout-v1"
+    assert config["method"] == "linear_probe"
+    assert config["agent_sha256"] == SHA
+    assert config["seed"] == 3
+    assert config["provenance.mirl_version"] == "0.1.0"
+    assert config["provenance.packages.torch"] == "2.13.0"
+    assert config["compute.env_steps"] == 1000
+
+    summary = run["summary"]
+    assert summary["accuracy"] == 0.875
+    assert summary["balanced_accuracy"] == 0.8125
+    assert summary["log_loss"] == 0.3141592653589793  # full float precision survives
+    assert summary["score"] == 0.875
+    assert summary["normalized_score"] == 0.75
+    assert (summary["ci_low"], summary["ci_high"]) == (0.8, 0.93)
+    assert summary["n"] == 256
+    assert summary["primary_metric"] == "accuracy"
+    assert summary["status"] == "ok"
+    assert "error" not in summary
+
+    # A logged Table is recorded as a reference to a JSON file saved with the run.
+    table_ref = summary["leaderboard"]
+    assert table_ref["_type"] == "table-file"
+    assert (table_ref["nrows"], table_ref["ncols"]) == (2, 5)
+    assert table_ref["path"] in run["files"]
+    table = json.loads((run_dir / "files" / table_ref["path"]).read_text())
+    assert table["columns"] == ["rank", "method", "score", "normalized_score", "status"]
+    assert table["data"] == [[1, "linear_probe", 0.875, 0.75, "ok"], [2, "random", None, None, "failed"]]
+
+
+def test_failed_result_records_error(offline, tmp_path):
+    result = make_result(status="failed", error="budget exceeded: env_steps", score=None, ci=None,
+                         normalized_score=None, n=0, metrics={})
+    run_dir = WandbSink(tmp_path / "wandb").log_result(result, [])
+
+    run = read_offline_run(Path(run_dir))
+    assert run["summary"]["status"] == "failed"
+    assert run["summary"]["error"] == "budget exceeded: env_steps"
+    assert "score" not in run["summary"] and "leaderboard" not in run["summary"]
+    assert set(run["run"]["tags"]) == {"smoke", "failed"}
+
+
+def test_wandb_not_installed_is_one_line_on_stderr(offline, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` raise, as if not installed
+
+    assert WandbSink(tmp_path / "wandb").log_result(make_result(), ROWS) is None
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("mirl: W&B logging failed (ModuleNotFoundError: ")  # as for a missing wandb
+    assert err.rstrip().endswith("the result is safe in the local store")
+
+
+def test_unusable_directory_fails_softly(offline, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+
+    # wandb itself would quietly fall back to the system temp dir; the sink reports the problem instead.
+    assert WandbSink(blocker / "wandb").log_result(make_result(), ROWS) is None
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("mirl: W&B logging failed (")
+
+
+def test_wandb_dir_overrides_directory(offline, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "elsewhere"))
+    sink = WandbSink(tmp_path / "wandb")
+    assert sink.directory == tmp_path / "elsewhere"
+
+
+def test_disabled_mode_logs_nothing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert WandbSink(tmp_path / "wandb").log_result(make_result(), ROWS) is None
+    assert capsys.readouterr().err == ""
+    assert not (tmp_path / "wandb").exists()
+
+
+def test_import_does_not_import_wandb():
+    code = "import sys, mirl.leaderboards.wandb_sink; assert 'wandb' not in sys.modules, 'wandb imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_resolve_mode(monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert resolve_mode() == "disabled"
+
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    assert resolve_mode() == "offline"
+
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")
+    assert resolve_mode() == "online"
+
+    (tmp_path / ".netrc").unlink()
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert resolve_mode() == "online"
