@@ -15,7 +15,8 @@ def mirl_home() -> Path:
     return Path(platformdirs.user_data_dir("mirl", appauthor=False))
 
 
-def wandb_dir() -> Path:
-    """W&B run files go under MIRL_HOME unless WANDB_DIR says otherwise; never into the current directory."""
+def wandb_root() -> Path:
+    """W&B's root folder: run files go to MIRL_HOME/wandb/ unless WANDB_DIR says otherwise, never into the
+    current directory (W&B adds the ``wandb/`` level itself)."""
     raw = os.environ.get("WANDB_DIR")
-    return Path(raw) if raw else mirl_home() / "wandb"
+    return Path(raw) if raw else mirl_home()

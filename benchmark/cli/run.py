@@ -7,7 +7,7 @@ import json
 import sys
 
 from mirl.errors import MirlError
-from mirl.paths import mirl_home, wandb_dir
+from mirl.paths import mirl_home, wandb_root
 from mirl.pluginhost import get_methods, get_tasks
 
 
@@ -19,7 +19,7 @@ def _open_sinks(no_wandb: bool):
     if not no_wandb:
         from mirl.leaderboards.wandb_sink import WandbSink
 
-        sink = WandbSink(wandb_dir())
+        sink = WandbSink(wandb_root())
     return store, sink
 
 

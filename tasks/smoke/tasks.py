@@ -202,23 +202,24 @@ class GoalUnits(SmokeTask):
         return UnitScores(scores={"encoder.hook_out": goal_unit_mask().astype(np.float64)})
 
 
-TARGET = (0, 0)  # the square the intervention task steers the agent to
+TARGET = (3, 3)  # the centre square: a constant push in one direction rarely ends there
+SETTLE_STEPS = 4  # steps beyond the shortest path to the target before the episode is judged
 
 
 class GoalRetarget(SmokeTask):
     spec = _spec(
         id="smoke/goal-retarget-v1",
-        title="Retarget the smoke agent to the top-left corner",
-        question="Which activation edit makes the agent walk to the top-left square instead of its goal?",
-        description="Test episodes are chosen so that neither the goal nor the corner lies on a shortest path "
-        "to the other; an episode succeeds if the greedy edited agent reaches the corner within "
-        "distance + 4 steps (reaching the real goal ends the episode as a failure).",
+        title="Retarget the smoke agent to the centre square",
+        question="Which activation edit makes the agent walk to the centre square (3, 3) instead of its goal?",
+        description="Test episodes are chosen so that neither the goal nor the centre lies on a shortest path "
+        "to the other; an episode succeeds if the greedy edited agent is within one square of the "
+        "centre after distance + 4 steps (passing through does not count; reaching the real goal fails).",
         answer_kind="intervention",
         hook_points={k: ALL_HOOKS[k] for k in ("encoder.hook_out", "dense.hook_out")},
-        target="corner (0, 0)",
+        target="centre square (3, 3)",
         primary_metric="target_rate",
         metrics=[
-            MetricSpec(name="target_rate", higher_is_better=True, description="episodes reaching the corner"),
+            MetricSpec(name="target_rate", higher_is_better=True, description="episodes that end at (within 1 of) the centre"),
             MetricSpec(name="goal_rate", higher_is_better=False, description="edited episodes reaching the goal"),
             MetricSpec(
                 name="goal_rate_unedited", higher_is_better=True,
@@ -238,30 +239,34 @@ class GoalRetarget(SmokeTask):
         return np.all((p >= lo) & (p <= hi), axis=-1)
 
     def episodes(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Test (start, goal) pairs where neither goal nor corner is on a shortest path to the other."""
+        """Test (start, goal) pairs where neither the goal nor the target is on a shortest path to the other."""
         from . import env as grid
 
         _, pool = grid.pools()
         start, goal = grid.cells_to_positions(pool[:, 0]), grid.cells_to_positions(pool[:, 1])
-        corner = np.broadcast_to(np.array(TARGET), start.shape)
-        ok = ~self._in_box(corner, start, goal) & ~self._in_box(goal, start, corner)
+        target = np.broadcast_to(np.array(TARGET), start.shape)
+        ok = ~self._in_box(target, start, goal) & ~self._in_box(goal, start, target)
         candidates = pool[ok]
         rng = np.random.default_rng(test_seed(seed))
         picks = candidates[rng.choice(len(candidates), size=self.spec.test_size, replace=False)]
         return grid.cells_to_positions(picks[:, 0]), grid.cells_to_positions(picks[:, 1])
 
     def rollout(self, agent, start: np.ndarray, goal: np.ndarray, edits=None) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy rollouts with optional edits; returns (reached corner, reached goal) per episode."""
+        """Greedy rollouts with optional edits; returns (settled at the target, reached the goal) per episode.
+
+        An episode runs for the shortest distance to the target plus SETTLE_STEPS; it succeeds if it ends
+        within one square of the target without touching the real goal. Merely passing through the target
+        on the way elsewhere does not count.
+        """
         import torch
 
         from mirl.task import apply_edits
 
         from . import env as grid
 
-        corner = np.array(TARGET)
-        limit = grid.manhattan(start, corner[None]) + 4
+        target = np.array(TARGET)
+        limit = grid.manhattan(start, target[None]) + SETTLE_STEPS
         pos = start.copy()
-        at_target = np.zeros(len(pos), dtype=bool)
         at_goal = np.zeros(len(pos), dtype=bool)
         by_hook: dict[str, list] = {}
         for edit in edits or []:
@@ -269,14 +274,14 @@ class GoalRetarget(SmokeTask):
         fwd = [(hook, lambda act, name, _e=es: apply_edits(act, _e)) for hook, es in by_hook.items()]
         with torch.no_grad(), agent.hooks(fwd):
             for t in range(int(limit.max())):
-                active = ~(at_target | at_goal) & (t < limit)
+                active = ~at_goal & (t < limit)
                 if not active.any():
                     break
                 logits, _ = agent(torch.from_numpy(grid.observe(pos, goal)))
                 pos = np.where(active[:, None], grid.move(pos, logits.argmax(1).numpy()), pos)
                 at_goal |= active & np.all(pos == goal, axis=1)
-                at_target |= active & np.all(pos == corner, axis=1)
-        return at_target, at_goal
+        settled = ~at_goal & (grid.manhattan(pos, target[None]) <= 1)
+        return settled, at_goal
 
     def score(self, answer, seed: int) -> ScoreReport:
         agent = self.load_agent()
@@ -317,7 +322,7 @@ class GoalRetarget(SmokeTask):
 
         from .agent import GOAL_CHANNEL
 
-        # Rewrite the planted goal plane: erase the goal everywhere, then mark the corner.
+        # Rewrite the planted goal plane: erase the goal everywhere, then mark the target.
         return Intervention(
             edits=[
                 Edit(hook="encoder.hook_out", op="set", channels=[GOAL_CHANNEL], value=0.0),

@@ -1,0 +1,87 @@
+"""Known-answer tests for every metric: perfect → 1, random → chance, label-shuffled → chance."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mirl.scoring import (
+    auroc, average_precision, bootstrap_ci, brier, macro_auroc, mean_ci, normalize, softmax,
+)
+
+
+def brute_auroc(labels, scores):
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
+    return wins / (len(pos) * len(neg))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_auroc_known_answers(rng):
+    labels = rng.random(2000) < 0.2
+    assert auroc(labels, labels.astype(float)) == 1.0
+    assert auroc(labels, -labels.astype(float)) == 0.0
+    assert auroc(labels, np.zeros(2000)) == 0.5  # all tied
+    assert auroc(labels, rng.random(2000)) == pytest.approx(0.5, abs=0.04)
+    assert auroc(rng.permutation(labels), labels.astype(float)) == pytest.approx(0.5, abs=0.04)  # shuffled
+    assert np.isnan(auroc(np.ones(5, bool), np.arange(5)))
+
+
+def test_auroc_matches_pairwise_definition_with_ties(rng):
+    labels = rng.random(60) < 0.4
+    scores = rng.integers(0, 5, size=60).astype(float)  # many ties
+    assert auroc(labels, scores) == pytest.approx(brute_auroc(labels, scores))
+
+
+def test_average_precision_known_answers(rng):
+    labels = rng.random(4000) < 0.125
+    assert average_precision(labels, labels.astype(float)) == 1.0
+    assert average_precision(labels, rng.random(4000)) == pytest.approx(labels.mean(), abs=0.03)
+    assert average_precision(rng.permutation(labels), labels.astype(float)) == pytest.approx(labels.mean(), abs=0.03)
+    # all scores tied: precision is the prevalence at the only threshold
+    assert average_precision(labels, np.ones(4000)) == pytest.approx(labels.mean())
+
+
+def test_macro_auroc_and_brier_known_answers(rng):
+    labels = rng.integers(0, 4, size=3000)
+    perfect = np.eye(4)[labels] * 10
+    assert macro_auroc(labels, perfect) == 1.0
+    assert macro_auroc(labels, rng.normal(size=(3000, 4))) == pytest.approx(0.5, abs=0.03)
+    assert macro_auroc(rng.permutation(labels), perfect) == pytest.approx(0.5, abs=0.03)
+    assert brier(labels, np.eye(4)[labels]).max() == 0.0
+    assert brier(labels, np.full((3000, 4), 0.25)).mean() == pytest.approx(0.75)
+    np.testing.assert_allclose(softmax(np.array([[0.0, 0.0], [1000.0, 0.0]])), [[0.5, 0.5], [1.0, 0.0]])
+
+
+def test_bootstrap_ci_covers_the_estimate_and_shrinks_with_n(rng):
+    small = (rng.random(100) < 0.7).astype(float)
+    large = (rng.random(10_000) < 0.7).astype(float)
+    lo, hi = mean_ci(small, rng)
+    assert lo <= small.mean() <= hi
+    lo2, hi2 = mean_ci(large, rng)
+    assert hi2 - lo2 < (hi - lo) / 5
+    labels = rng.random(400) < 0.3
+    scores = labels + rng.normal(size=400)
+    lo, hi = bootstrap_ci(auroc, labels, scores, rng=rng, n_boot=300)
+    assert lo < auroc(labels, scores) < hi
+
+
+def test_bootstrap_is_reproducible_for_a_seed():
+    values = np.arange(50) % 3 == 0
+    a = mean_ci(values, np.random.default_rng(7))
+    b = mean_ci(values, np.random.default_rng(7))
+    assert a == b
+
+
+def test_normalize_maps_anchors():
+    assert normalize(0.5, 0.5, 1.0) == 0.0
+    assert normalize(1.0, 0.5, 1.0) == 1.0
+    assert normalize(0.2, 0.8, 0.0) == pytest.approx(0.75)  # lower is better: ceiling below floor
+    assert np.isnan(normalize(1.0, 1.0, 1.0))
