@@ -120,7 +120,7 @@ class PluginHost:
     def _collect(self, hook_name: str, registry: Registry) -> Registry:
         caller = getattr(self.pm.hook, hook_name)
         # Call implementations one by one so that each registration knows which plugin made it.
-        for impl in reversed(caller.get_hookimpls()):  # pluggy keeps them last-registered-first
+        for impl in caller.get_hookimpls():  # in registration order
             def register(item: Any, _provider: str = impl.plugin_name) -> Any:
                 registry.add(item, provider=_provider)
                 return item

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 from mirl.errors import StoreError
@@ -34,6 +35,26 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_task ON results (task_id, method);
 """
+
+
+def _is_busy(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch to the WAL journal. That needs an exclusive lock, and SQLite answers "database is locked" at once,
+    without waiting in the busy handler, when several processes open a fresh store together: retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 class ResultStore:
@@ -60,6 +81,11 @@ class ResultStore:
         return conn
 
     def _corrupt(self, exc: sqlite3.DatabaseError) -> StoreError:
+        if _is_busy(exc):  # a healthy store held by another process, not a broken one
+            return StoreError(
+                f"the leaderboard store {self.db_path} stayed locked for {BUSY_TIMEOUT_SECONDS:g} s ({exc}); "
+                "another mirl process is writing to it: try again when it has finished"
+            )
         return StoreError(
             f"the leaderboard store {self.db_path} is not a usable SQLite database ({exc}); move it aside "
             f"and run `mirl leaderboard --rebuild` to restore it from {self.json_dir}"
@@ -69,7 +95,7 @@ class ResultStore:
         try:
             conn = self._connect()
             try:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _set_wal(conn)
                 conn.execute("BEGIN IMMEDIATE")
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     conn.execute(statement)
@@ -154,9 +180,16 @@ class ResultStore:
         known = {r.result_id for r in self.results()}
         added = 0
         for path in sorted(self.json_dir.glob("*/*.json")):
-            result = Result.model_validate_json(path.read_text())
+            if path.name.startswith("."):  # a temp file of a write that never committed
+                continue
+            payload = path.read_text()
+            try:
+                result = Result.model_validate_json(payload)
+            except ValueError as exc:
+                reason = ": ".join(str(exc).splitlines()[:2])
+                raise StoreError(f"cannot restore {path}: not a valid result ({reason}); move it aside") from None
             if result.result_id not in known:
-                self._insert(result, path.read_text())
+                self._insert(result, payload)
                 added += 1
         return added
 

@@ -152,6 +152,55 @@ def test_concurrent_processes_lose_and_duplicate_nothing(tmp_path, make_result):
         assert Result.model_validate_json(path.read_text()) == expected[path.stem]
 
 
+OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from mirl.leaderboards.store import ResultStore
+
+    root, ready, go = (Path(a) for a in sys.argv[1:4])
+    ready.touch()
+    deadline = time.monotonic() + 60
+    while not go.exists():
+        if time.monotonic() > deadline:
+            sys.exit("no go signal")
+        time.sleep(0.001)
+    for k in range(40):
+        ResultStore(root / f"home{k}")  # every process creates the same fresh stores at about the same time
+    """
+)
+
+
+def test_processes_creating_a_fresh_store_together_all_succeed(tmp_path):
+    """Switching a new database to WAL needs an exclusive lock that SQLite refuses at once (no busy wait) when
+    another process holds the file: several `mirl run`s on a new MIRL_HOME must still all open it."""
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER)
+    n_workers = 4
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(tmp_path / "homes"), str(tmp_path / f"ready{w}"),
+                          str(tmp_path / "go")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for w in range(n_workers)
+    ]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready{w}").exists() for w in range(n_workers)):
+        assert time.monotonic() < deadline, "workers did not start"
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    errors = []
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        if p.returncode != 0:
+            errors.append(err.strip().splitlines()[-1])
+    assert errors == []
+    conn = sqlite3.connect(tmp_path / "homes" / "home0" / DB_NAME)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
 def test_adding_the_same_result_twice_raises_and_keeps_one(home, make_result):
     store = ResultStore(home)
     first = make_result(score=0.5)
