@@ -4,7 +4,11 @@ nothing is written outside pytest's temporary folders."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -28,12 +32,6 @@ def home(tmp_path, monkeypatch):
 
 # --- shared helpers for the store, leaderboard and CLI tests -----------------------------------------
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import uuid  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-SMOKE_TASK_IDS = ["smoke/goal-readout-v1", "smoke/goal-retarget-v1", "smoke/goal-units-v1", "smoke/next-action-v1"]
 
 
 def build_result(**overrides):

@@ -10,42 +10,27 @@ from pathlib import Path
 import pytest
 
 from mirl.leaderboards.wandb_sink import WandbSink, read_offline_run, resolve_mode
-from mirl.schemas import Compute, Provenance, Result
+from mirl.schemas import Provenance
 
 SHA = "ab" * 32
 
 
-def make_result(**overrides) -> Result:
-    fields = dict(
-        result_id="0123456789abcdef0123456789abcdef",
-        task_id="smoke/goal-readout-v1",
-        task_version=1,
-        task_family="smoke",
-        agent_id="smoke-bc",
-        agent_sha256=SHA,
-        method="linear_probe",
-        method_version="1.0",
-        seed=3,
-        status="ok",
-        primary_metric="accuracy",
-        higher_is_better=True,
-        score=0.875,
-        ci=(0.8, 0.93),
-        normalized_score=0.75,
-        n=256,
-        metrics={"accuracy": 0.875, "balanced_accuracy": 0.8125, "log_loss": 0.3141592653589793},
-        compute=Compute(env_steps=1000, forward_passes=2048, wall_seconds=1.5, scoring_seconds=0.25),
-        provenance=Provenance(
-            mirl_version="0.1.0",
-            git_commit="deadbeef",
-            python="3.11.9",
-            platform="Linux-x86_64",
-            packages={"torch": "2.13.0", "numpy": "1.26.4"},
-            test_salt="public",
-        ),
-        created_at="2026-01-02T03:04:05+00:00",
-    )
-    return Result(**{**fields, **overrides})
+# Distinctive values, so the test can tell them apart in what W&B recorded.
+OVERRIDES = dict(
+    result_id="0123456789abcdef0123456789abcdef",
+    agent_sha256=SHA,
+    seed=3,
+    metrics={"accuracy": 0.875, "balanced_accuracy": 0.8125, "log_loss": 0.3141592653589793},
+    provenance=Provenance(
+        mirl_version="0.1.0", git_commit="deadbeef", python="3.11.9", platform="Linux-x86_64",
+        packages={"torch": "2.13.0", "numpy": "1.26.4"}, test_salt="public",
+    ),
+)
+
+
+@pytest.fixture
+def result(make_result):
+    return make_result(**OVERRIDES)
 
 
 ROWS = [
@@ -65,8 +50,8 @@ def offline(monkeypatch, tmp_path):
     return cwd
 
 
-def test_offline_run_records_result_and_leaderboard(offline, tmp_path, capfd):
-    run_dir = WandbSink(tmp_path / "wandb").log_result(make_result(), ROWS)
+def test_offline_run_records_result_and_leaderboard(offline, tmp_path, capfd, result):
+    run_dir = WandbSink(tmp_path / "wandb").log_result(result, ROWS)
 
     assert run_dir is not None
     run_dir = Path(run_dir)
@@ -113,9 +98,8 @@ def test_offline_run_records_result_and_leaderboard(offline, tmp_path, capfd):
     assert table["data"] == [[1, "linear_probe", 0.875, 0.75, "ok"], [2, "random", None, None, "failed"]]
 
 
-def test_failed_result_records_error(offline, tmp_path):
-    result = make_result(status="failed", error="budget exceeded: env_steps", score=None, ci=None,
-                         normalized_score=None, n=0, metrics={})
+def test_failed_result_records_error(offline, tmp_path, make_result):
+    result = make_result(**{**OVERRIDES, "metrics": {}}, status="failed", error="budget exceeded: env_steps")
     run_dir = WandbSink(tmp_path / "wandb").log_result(result, [])
 
     run = read_offline_run(Path(run_dir))
@@ -125,10 +109,10 @@ def test_failed_result_records_error(offline, tmp_path):
     assert set(run["run"]["tags"]) == {"smoke", "failed"}
 
 
-def test_wandb_not_installed_is_one_line_on_stderr(offline, tmp_path, monkeypatch, capsys):
+def test_wandb_not_installed_is_one_line_on_stderr(offline, tmp_path, monkeypatch, capsys, result):
     monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` raise, as if not installed
 
-    assert WandbSink(tmp_path / "wandb").log_result(make_result(), ROWS) is None
+    assert WandbSink(tmp_path / "wandb").log_result(result, ROWS) is None
 
     out, err = capsys.readouterr()
     assert out == ""
@@ -137,12 +121,12 @@ def test_wandb_not_installed_is_one_line_on_stderr(offline, tmp_path, monkeypatc
     assert err.rstrip().endswith("the result is safe in the local store")
 
 
-def test_unusable_directory_fails_softly(offline, tmp_path, capsys):
+def test_unusable_directory_fails_softly(offline, tmp_path, capsys, result):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
 
     # wandb itself would quietly fall back to the system temp dir; the sink reports the problem instead.
-    assert WandbSink(blocker / "wandb").log_result(make_result(), ROWS) is None
+    assert WandbSink(blocker / "wandb").log_result(result, ROWS) is None
 
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -155,9 +139,9 @@ def test_wandb_dir_overrides_directory(offline, tmp_path, monkeypatch):
     assert sink.directory == tmp_path / "elsewhere"
 
 
-def test_disabled_mode_logs_nothing(monkeypatch, tmp_path, capsys):
+def test_disabled_mode_logs_nothing(monkeypatch, tmp_path, capsys, result):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert WandbSink(tmp_path / "wandb").log_result(make_result(), ROWS) is None
+    assert WandbSink(tmp_path / "wandb").log_result(result, ROWS) is None
     assert capsys.readouterr().err == ""
     assert not (tmp_path / "wandb").exists()
 
