@@ -195,7 +195,19 @@ class Task:
         agent.eval()
         for p in agent.parameters():
             p.requires_grad_(False)
+        self._check_hook_points(agent.hook_points())
         return agent
+
+    def _check_hook_points(self, actual: dict[str, tuple[int, ...]]) -> None:
+        """The spec's hook points (what answers are validated against) must exist on the agent as declared."""
+        for name, shape in self.spec.hook_points.items():
+            if name not in actual:
+                raise MirlError(f"{self.spec.id} declares hook point {name!r}, which its agent lacks; fix the task spec")
+            if tuple(shape) != tuple(actual[name]):
+                raise MirlError(
+                    f"{self.spec.id} declares {name} with shape {list(shape)}, but the agent's is "
+                    f"{list(actual[name])}; fix the task spec"
+                )
 
     def validate_answer(self, answer: Any) -> Any:
         """Check the answer fits this task: kind, hook names, shapes, index ranges. Returns the parsed answer."""

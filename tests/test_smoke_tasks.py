@@ -180,3 +180,12 @@ def test_gymnasium_env_and_batched_env_agree():
         assert reward == float(np.array_equal(pos[0], goal[0]))
         if terminated or truncated:
             break
+
+
+def test_a_spec_whose_hook_shapes_disagree_with_the_agent_refuses_to_run():
+    import copy
+
+    t = copy.copy(task(SMOKE[0]))
+    t.spec = t.spec.model_copy(update={"hook_points": {**t.spec.hook_points, "dense.hook_out": [64]}})
+    result = evaluate(t, get_methods().get("oracle"), seed=0)
+    assert result.status == "failed" and "declares dense.hook_out with shape [64], but the agent's is [48]" in result.error
