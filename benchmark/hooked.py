@@ -13,6 +13,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
+from mirl.errors import UnknownIdError
+
 HookFn = Callable[[torch.Tensor, str], "torch.Tensor | None"]
 
 
@@ -34,8 +36,36 @@ class HookPoint(nn.Module):
 class HookedAgent(nn.Module):
     """Base class of mirl agents. Subclasses build their layers, then call ``setup_hooks()``.
 
-    ``forward(obs)`` returns ``(logits, value)``.
+    Feed-forward agents: ``forward(obs) -> (logits [B, A], value [B])``.
+    Recurrent agents set ``recurrent = True`` and implement ``initial_state(batch)`` and
+    ``forward(obs, state) -> (logits, value, new_state)``; the state is a tuple of tensors with the batch first.
+    ``act(obs, state, starts)`` is the one call trainers, rollouts and scorers use for both kinds.
     """
+
+    recurrent: bool = False
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...] | None:
+        """The state at the start of an episode (None for feed-forward agents)."""
+        return None
+
+    def act(
+        self, obs: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None, starts: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """One environment step: (logits, value, new state). ``starts`` [B] marks envs whose episode begins at
+        ``obs``; their state is reset to the initial state first."""
+        if not self.recurrent:
+            logits, value = self(obs)
+            return logits, value, None
+        if state is None:
+            state = self.initial_state(obs.shape[0])
+        elif starts is not None and bool(starts.any()):
+            fresh = self.initial_state(obs.shape[0])
+            keep = (~starts.bool()).to(obs.dtype)
+            state = tuple(
+                s * keep.view(-1, *([1] * (s.ndim - 1))) + f * (1 - keep).view(-1, *([1] * (s.ndim - 1)))
+                for s, f in zip(state, fresh)
+            )
+        return self(obs, state)
 
     def setup_hooks(self) -> None:
         self._hook_points: dict[str, HookPoint] = {}
@@ -52,7 +82,7 @@ class HookedAgent(nn.Module):
         try:
             return self._hook_points[name]
         except KeyError:
-            raise KeyError(f"unknown hook point {name!r}; this agent has {sorted(self._hook_points)}") from None
+            raise UnknownIdError(f"unknown hook point {name!r}; this agent has {sorted(self._hook_points)}") from None
 
     @contextlib.contextmanager
     def hooks(self, fwd: Iterable[tuple[str, HookFn]] = ()) -> Iterator[HookedAgent]:
@@ -72,15 +102,19 @@ class HookedAgent(nn.Module):
                 handle.remove()
 
     def run_with_cache(
-        self, obs: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
-        """Run the agent and return its output and the activations at ``names`` (default: every hook point)."""
+        self, obs: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True, **forward_kwargs
+    ) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
+        """Run the agent and return its output and the activations at ``names`` (default: every hook point).
+
+        ``forward_kwargs`` go to ``forward`` (a recurrent agent's ``state``)."""
         wanted = list(self._hook_points) if names is None else list(names)
+        for name in wanted:
+            self._point(name)  # unknown names fail before anything runs
         cache: dict[str, torch.Tensor] = {}
 
         def save(act: torch.Tensor, name: str) -> None:
             cache[name] = act.detach() if detach else act
 
         with self.hooks([(name, save) for name in wanted]):
-            out = self(obs)
+            out = self(obs, **forward_kwargs)
         return out, cache

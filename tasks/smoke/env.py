@@ -129,18 +129,16 @@ gym.register("mirl/SmokeGrid-v0", entry_point="mirl.tasks.smoke.env:SmokeGridEnv
 
 
 class SmokeGridVecEnv:
-    """Batched SmokeGrid with gymnasium's vector API (autoreset); start states come from one pair pool.
+    """Batched SmokeGrid following mirl's vectorized-env protocol (``mirl.envs``: gymnasium's vector API with
+    same-step autoreset, plus ``labels()`` and ``get_state()/set_state()``); start states come from one pool
+    of (agent cell, goal cell) pairs."""
 
-    ``on_steps`` is called with the number of environment steps taken, so a task view can count them.
-    """
-
-    def __init__(self, num_envs: int, pool: np.ndarray, seed: int, on_steps=None):
+    def __init__(self, num_envs: int, pool: np.ndarray | None = None, seed: int = 0):
         self.num_envs = num_envs
         self.single_observation_space = gym.spaces.Box(0.0, 1.0, shape=(2, SIZE, SIZE), dtype=np.float32)
         self.single_action_space = gym.spaces.Discrete(4)
-        self._pool = pool
+        self._pool = all_pairs() if pool is None else pool
         self._rng = np.random.default_rng(seed)
-        self._on_steps = on_steps or (lambda n: None)
         self.agent = np.zeros((num_envs, 2), dtype=np.int64)
         self.goal = np.zeros((num_envs, 2), dtype=np.int64)
         self.steps = np.zeros(num_envs, dtype=np.int64)
@@ -155,23 +153,34 @@ class SmokeGridVecEnv:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self._draw(np.ones(self.num_envs, dtype=bool))
-        return observe(self.agent, self.goal), self._info()
+        return observe(self.agent, self.goal), {}
 
     def step(self, actions: np.ndarray):
-        self._on_steps(self.num_envs)
         self.agent = move(self.agent, actions)
         self.steps += 1
         terminated = np.all(self.agent == self.goal, axis=1)
         truncated = ~terminated & (self.steps >= MAX_STEPS)
         reward = terminated.astype(np.float32)
         done = terminated | truncated
-        info = self._info()
         if done.any():
             self._draw(done)
-        return observe(self.agent, self.goal), reward, terminated, truncated, info
+        return observe(self.agent, self.goal), reward, terminated, truncated, {}
 
-    def _info(self) -> dict[str, np.ndarray]:
-        return {"agent": self.agent.copy(), "goal": self.goal.copy()}
+    def labels(self) -> dict[str, np.ndarray]:
+        """Exact labels of the current states."""
+        return {
+            "agent_cell": self.agent[:, 0] * SIZE + self.agent[:, 1],
+            "goal_cell": self.goal[:, 0] * SIZE + self.goal[:, 1],
+            "distance": manhattan(self.agent, self.goal),
+        }
+
+    def get_state(self) -> dict:
+        return {"agent": self.agent.copy(), "goal": self.goal.copy(), "steps": self.steps.copy(),
+                "rng": self._rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        self.agent, self.goal, self.steps = state["agent"].copy(), state["goal"].copy(), state["steps"].copy()
+        self._rng.bit_generator.state = state["rng"]
 
     def close(self) -> None:
         pass

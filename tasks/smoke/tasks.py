@@ -101,10 +101,10 @@ class SmokeTask(Task):
     def make_train_env(self, view: TaskView, num_envs: int):
         from . import env as grid
 
-        return grid.SmokeGridVecEnv(
-            num_envs, grid.pools()[0], seed=derive_seed(view._train_seed, "env"),
-            on_steps=lambda k: view.meter.add(env_steps=k),
-        )
+        from mirl.envs import BudgetedEnv
+
+        env = grid.SmokeGridVecEnv(num_envs, grid.pools()[0], seed=derive_seed(view._train_seed, "env"))
+        return BudgetedEnv(env, view.meter)
 
     # -- decoders --------------------------------------------------------------------------------------
     def _decode(self, answer, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
