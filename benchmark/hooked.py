@@ -19,14 +19,24 @@ HookFn = Callable[[torch.Tensor, str], "torch.Tensor | None"]
 
 
 class HookPoint(nn.Module):
-    """An identity module marking a named activation; ``shape`` is the per-example shape (no batch dim)."""
+    """An identity module marking a named activation; ``shape`` is the per-example shape (no batch dim).
+
+    Temporary hooks live in ``self.fns`` and are called by ``forward`` itself rather than through torch's
+    ``register_forward_hook``: torch's hooked call path costs tens of microseconds per hook point, which is
+    a measurable share of a small grid agent's forward pass (tests/benchmarks/test_hook_overhead.py).
+    """
 
     def __init__(self, shape: Sequence[int]):
         super().__init__()
         self.shape = tuple(int(s) for s in shape)
         self.name = ""  # filled in by HookedAgent.setup_hooks()
+        self.fns: list[HookFn] = []  # only ever non-empty inside HookedAgent.hooks()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for fn in self.fns:
+            out = fn(x, self.name)
+            if out is not None:
+                x = out
         return x
 
     def extra_repr(self) -> str:
@@ -86,20 +96,27 @@ class HookedAgent(nn.Module):
 
     @contextlib.contextmanager
     def hooks(self, fwd: Iterable[tuple[str, HookFn]] = ()) -> Iterator[HookedAgent]:
-        """Temporarily attach ``fn(activation, name)`` at hook points; a non-None return replaces the activation."""
-        handles = []
+        """Temporarily attach ``fn(activation, name)`` at hook points; a non-None return replaces the activation.
+
+        Several hooks at one point run in the order given, each seeing the previous one's replacement."""
+        attached: list[tuple[HookPoint, HookFn]] = []
         try:
             for name, fn in fwd:
                 point = self._point(name)
-
-                def wrapper(_module, _inputs, output, _fn=fn, _name=name):
-                    return _fn(output, _name)
-
-                handles.append(point.register_forward_hook(wrapper))
+                point.fns.append(fn)
+                attached.append((point, fn))
             yield self
         finally:
-            for handle in handles:
-                handle.remove()
+            for point, fn in reversed(attached):
+                # Remove this registration by identity (not ==), so that the same fn given twice is removed twice.
+                for i in range(len(point.fns) - 1, -1, -1):
+                    if point.fns[i] is fn:
+                        del point.fns[i]
+                        break
+
+    def active_hooks(self) -> int:
+        """How many temporary hooks are attached right now (0 outside every ``hooks()`` context)."""
+        return sum(len(point.fns) for point in self._hook_points.values())
 
     def run_with_cache(
         self, obs: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True, **forward_kwargs

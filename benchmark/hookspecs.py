@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pluggy
 
 if TYPE_CHECKING:
+    from mirl.agents import AgentSpec
     from mirl.method import Method
     from mirl.task import Task
 
@@ -44,6 +45,16 @@ def register_tasks(register: Callable[[Task], Any]) -> None:
 
     Registration must stay cheap: import torch, environments and checkpoints lazily, inside the task's
     methods, so that ``mirl tasks`` answers quickly.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+@hookspec
+def register_agents(register: Callable[[AgentSpec], Any]) -> None:
+    """Register the agents a family ships: call ``register(spec)`` with a ``mirl.agents.AgentSpec``.
+
+    ``mirl agents list|verify|train`` work from these specs; tasks pin each agent's sha256 in their spec.
 
     .. versionadded:: 0.1.0
     """

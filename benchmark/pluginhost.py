@@ -49,6 +49,10 @@ def _task_key(task: Any) -> str:
     return task.spec.id
 
 
+def _agent_key(agent: Any) -> str:
+    return agent.id
+
+
 class PluginHost:
     """Owns the plugin manager and builds the task and method registries from it on demand."""
 
@@ -59,6 +63,7 @@ class PluginHost:
         self._entry_points_loaded = False
         self._tasks: Registry | None = None
         self._methods: Registry | None = None
+        self._agents: Registry | None = None
 
     # -- loading -------------------------------------------------------------------------------------
     def load_entry_points(self) -> None:
@@ -115,6 +120,7 @@ class PluginHost:
     def _invalidate(self) -> None:
         self._tasks = None
         self._methods = None
+        self._agents = None
 
     # -- registries ----------------------------------------------------------------------------------
     def _collect(self, hook_name: str, registry: Registry) -> Registry:
@@ -151,6 +157,13 @@ class PluginHost:
         return self._methods
 
 
+    @property
+    def agents(self) -> Registry:
+        if self._agents is None:
+            self._agents = self._collect("register_agents", Registry("agent", _agent_key))
+        return self._agents
+
+
 host = PluginHost()
 
 
@@ -166,6 +179,10 @@ def get_tasks() -> Registry:
 
 def get_methods() -> Registry:
     return load_plugins().methods
+
+
+def get_agents() -> Registry:
+    return load_plugins().agents
 
 
 def plugin_records() -> list[PluginRecord]:

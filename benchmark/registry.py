@@ -44,7 +44,7 @@ class Registry(Generic[T]):
     def unknown_message(self, item_id: str) -> str:
         close = difflib.get_close_matches(item_id, list(self._items), n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        listing = f"`mirl {self.kind}s` lists them"
+        listing = f"`mirl {self.kind}s{' list' if self.kind == 'agent' else ''}` lists them"
         return f"unknown {self.kind} {item_id!r}{hint} ({listing})"
 
     def provider(self, item_id: str) -> str:

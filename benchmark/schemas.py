@@ -206,27 +206,34 @@ class UnitScores(_Model):
 
 
 class Edit(_Model):
-    """One activation edit at one hook point, applied at every step of the agent's rollouts.
+    """One activation edit at one hook point, applied while the agent acts.
 
     - ``add``: activation += scale * vector (vector has the hook's shape, or [channels] to broadcast).
-    - ``set``: activation[:, channels, *positions] = value (positions None: every position).
-    - ``project_out``: remove the component along ``vector`` (flattened, normalised by mirl).
-    - ``patch``: activation[:, channels, *positions] = vector[channels, *positions] (vector = a source state's
-      activation the method recorded on the train split).
+    - ``set``: activation[:, channels, *positions] = value (channels/positions None: all of them).
+    - ``project_out``: remove the component along ``vector`` (the hook's full size, or [channels] to remove
+      a channel direction at every position; normalised by mirl).
+    - ``patch``: the selected units take their values from ``vector`` (a source state's activation that the
+      method recorded on the train split, with the hook's shape).
+    - ``mean_ablate``: the same with ``vector`` = the units' mean activation.
+    - ``resample_ablate``: the selected units take the values of a random row of ``vector`` [K, *hook shape]
+      (activations of K train states), drawn anew for every env at every step.
+
+    ``steps`` restricts the edit to those steps of each episode (0 = the first); None: every step. A
+    recurrent agent's internal tick is part of the hook name, so an edit at one tick names that tick's hook.
     """
 
     hook: str
-    op: Literal["add", "set", "project_out", "patch"]
+    op: Literal["add", "set", "project_out", "patch", "mean_ablate", "resample_ablate"]
     vector: Array | None = None
     scale: float = 1.0
     channels: list[int] | None = None
     positions: list[tuple[int, ...]] | None = None
     value: float | None = None
+    steps: list[int] | None = None
 
     @model_validator(mode="after")
     def _operands(self) -> Edit:
-        needs_vector = self.op in ("add", "project_out", "patch")
-        if needs_vector and self.vector is None:
+        if self.op != "set" and self.vector is None:
             raise ValueError(f"op {self.op!r} needs a vector")
         if self.op == "set" and self.value is None:
             raise ValueError("op 'set' needs a value")
@@ -234,6 +241,8 @@ class Edit(_Model):
             raise ValueError("op 'project_out' needs a non-zero vector")
         if not math.isfinite(self.scale) or (self.value is not None and not math.isfinite(self.value)):
             raise ValueError("scale and value must be finite")
+        if self.steps is not None and any(step < 0 for step in self.steps):
+            raise ValueError("steps must be >= 0")
         return self
 
 

@@ -6,7 +6,6 @@ inside ``Task.score`` from the seed and ``MIRL_TEST_SALT`` (see ``mirl.seeding.t
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +178,9 @@ class Task:
         path = self.checkpoint_path
         if not path.exists():
             raise MirlError(f"agent checkpoint {path} is missing; reinstall mirl or run `mirl agents train`")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        from mirl.agents import sha256_file
+
+        digest = sha256_file(path)
         if digest != self.spec.agent.sha256:
             raise MirlError(
                 f"agent checkpoint {path.name} has sha256 {digest[:12]}…, but {self.spec.id} pins "
@@ -287,11 +288,17 @@ def _check_edit(spec: TaskSpec, i: int, edit: Edit) -> None:
     where = f"edits[{i}] at {edit.hook}"
     if edit.vector is not None:
         v = edit.vector
-        ok = tuple(v.shape) == shape or (edit.op == "add" and v.ndim == 1 and v.shape[0] == shape[0])
-        if edit.op == "project_out":
-            ok = v.size == int(np.prod(shape)) or (v.ndim == 1 and v.shape[0] == shape[0])
-        if not ok:
-            raise InvalidAnswerError(f"{where}: vector shape {list(v.shape)} does not fit {list(shape)}")
+        per_channel = v.ndim == 1 and v.shape[0] == shape[0]
+        fits = {
+            "add": tuple(v.shape) == shape or per_channel,
+            "project_out": v.size == int(np.prod(shape)) or per_channel,
+            "patch": tuple(v.shape) == shape,
+            "mean_ablate": tuple(v.shape) == shape,
+            "resample_ablate": v.ndim == len(shape) + 1 and tuple(v.shape[1:]) == shape and v.shape[0] > 0,
+        }[edit.op]
+        if not fits:
+            expected = f"[K, {', '.join(map(str, shape))}]" if edit.op == "resample_ablate" else list(shape)
+            raise InvalidAnswerError(f"{where}: vector shape {list(v.shape)} does not fit {expected} for op {edit.op!r}")
     if edit.channels is not None:
         bad = [c for c in edit.channels if not 0 <= c < shape[0]]
         if bad:
@@ -301,38 +308,3 @@ def _check_edit(spec: TaskSpec, i: int, edit: Edit) -> None:
         for pos in edit.positions:
             if len(pos) != len(spatial) or not all(0 <= p < s for p, s in zip(pos, spatial)):
                 raise InvalidAnswerError(f"{where}: position {list(pos)} does not fit spatial shape {list(spatial)}")
-
-
-def apply_edits(act: torch.Tensor, edits: list[Edit]) -> torch.Tensor:
-    """Apply validated edits (in order) to a batch of activations at one hook point."""
-    import torch
-
-    out = act.clone()
-    for edit in edits:
-        if edit.op == "add":
-            vec = torch.as_tensor(edit.vector, dtype=out.dtype)
-            if vec.ndim == 1 and out.ndim > 2:  # per-channel vector broadcast over positions
-                vec = vec.view(-1, *([1] * (out.ndim - 2)))
-            out = out + edit.scale * vec
-        elif edit.op == "project_out":
-            flat = out.reshape(out.shape[0], -1)
-            vec = torch.as_tensor(edit.vector, dtype=out.dtype).reshape(-1)
-            if vec.numel() != flat.shape[1]:  # a channel direction, applied at every position
-                moved = out.movedim(1, -1)
-                unit = vec / vec.norm()
-                moved = moved - (moved @ unit).unsqueeze(-1) * unit
-                out = moved.movedim(-1, 1)
-            else:
-                unit = vec / vec.norm()
-                out = (flat - (flat @ unit).unsqueeze(1) * unit).reshape(out.shape)
-        else:  # set / patch on a channel × position selection
-            channels = slice(None) if edit.channels is None else list(edit.channels)
-            source = None if edit.op == "set" else torch.as_tensor(edit.vector, dtype=out.dtype)
-            positions = [None] if edit.positions is None else edit.positions
-            for pos in positions:
-                index = (slice(None), channels) + (() if pos is None else tuple(pos))
-                if source is None:
-                    out[index] = float(edit.value)
-                else:
-                    out[index] = source[index[1:]]
-    return out

@@ -39,6 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "md", "json"], default="table")
     p.add_argument("--rebuild", action="store_true", help="restore missing rows from the stored JSON files")
 
+    p = sub.add_parser("agents", help="shipped agents: list, verify hashes, train (reproduce)")
+    agents = p.add_subparsers(dest="agents_command", metavar="ACTION", required=True)
+    a = agents.add_parser("list", help="shipped agents with their hashes and card metrics")
+    a.add_argument("--json", action="store_true", help="print JSON")
+    agents.add_parser("verify", help="recompute checkpoint hashes against cards and task specs")
+    a = agents.add_parser("train", help="train a family's agent(s) with PPO, as their cards describe")
+    a.add_argument("family", help="task family, e.g. smoke")
+    a.add_argument("--agent", help="only this agent id")
+    a.add_argument("--config", help="PPO settings to override: a JSON object or a JSON file")
+    a.add_argument("--steps", type=int, help="total environment steps")
+    a.add_argument("--seed", type=int, help="training seed")
+    a.add_argument("--resume", action="store_true", help="continue a stopped run from its state.pt")
+    a.add_argument("--run-dir", help="where checkpoints go (default MIRL_HOME/runs/ID-seedN)")
+    a.add_argument("--ship", action="store_true", help="write the final checkpoint and card into the family folder")
+    a.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is no terminal")
+
     p = sub.add_parser("schema", help="print a JSON Schema (result, task, method, answer)")
     p.add_argument("which", nargs="?", default="result", choices=["result", "task", "method", "answer"])
     return parser
@@ -61,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             from mirl.cli import run
 
             return getattr(run, args.command)(args)
+        if args.command == "agents":
+            from mirl.cli import agents
+
+            return agents.main(args)
         if args.command == "leaderboard":
             from mirl.cli import leaderboard
 

@@ -251,7 +251,9 @@ class GoalRetarget(SmokeTask):
         picks = candidates[rng.choice(len(candidates), size=self.spec.test_size, replace=False)]
         return grid.cells_to_positions(picks[:, 0]), grid.cells_to_positions(picks[:, 1])
 
-    def rollout(self, agent, start: np.ndarray, goal: np.ndarray, edits=None) -> tuple[np.ndarray, np.ndarray]:
+    def rollout(
+        self, agent, start: np.ndarray, goal: np.ndarray, edits=None, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Greedy rollouts with optional edits; returns (settled at the target, reached the goal) per episode.
 
         An episode runs for the shortest distance to the target plus SETTLE_STEPS; it succeeds if it ends
@@ -260,7 +262,7 @@ class GoalRetarget(SmokeTask):
         """
         import torch
 
-        from mirl.task import apply_edits
+        from mirl.interventions import EditHooks
 
         from . import env as grid
 
@@ -268,15 +270,13 @@ class GoalRetarget(SmokeTask):
         limit = grid.manhattan(start, target[None]) + SETTLE_STEPS
         pos = start.copy()
         at_goal = np.zeros(len(pos), dtype=bool)
-        by_hook: dict[str, list] = {}
-        for edit in edits or []:
-            by_hook.setdefault(edit.hook, []).append(edit)
-        fwd = [(hook, lambda act, name, _e=es: apply_edits(act, _e)) for hook, es in by_hook.items()]
-        with torch.no_grad(), agent.hooks(fwd):
+        hooks = EditHooks(edits or [], seed=derive_seed(seed, "resample"))
+        with torch.no_grad(), agent.hooks(hooks.fwd()):
             for t in range(int(limit.max())):
                 active = ~at_goal & (t < limit)
                 if not active.any():
                     break
+                hooks.episode_steps = np.full(len(pos), t)
                 logits, _ = agent(torch.from_numpy(grid.observe(pos, goal)))
                 pos = np.where(active[:, None], grid.move(pos, logits.argmax(1).numpy()), pos)
                 at_goal |= active & np.all(pos == goal, axis=1)
@@ -289,7 +289,7 @@ class GoalRetarget(SmokeTask):
         base_target, base_goal = self.rollout(agent, start, goal)
         # Competence check for the unedited agent: reaching its goal with no step limit but the env's own.
         hit, _ = self._reaches_goal(agent, start, goal)
-        target, reached_goal = self.rollout(agent, start, goal, answer.edits)
+        target, reached_goal = self.rollout(agent, start, goal, answer.edits, seed)
         success = target.astype(np.float64)
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         return ScoreReport(

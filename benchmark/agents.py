@@ -1,0 +1,120 @@
+"""The agent zoo: how each shipped agent is built, trained, evaluated, hashed and described by its card.
+
+Families register ``AgentSpec``s through the ``register_agents`` hook. A spec knows how to build the module
+(``build``), make a fresh trainable agent (``make_agent(seed)``: the module plus any planted parts), the
+environments it trains on, its PPO settings, and how to measure the facts its card reports (``evaluate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mirl.errors import MirlError
+
+MAX_CHECKPOINT_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class AgentSpec:
+    id: str
+    family: str
+    folder: Path
+    """The family's folder, holding ``checkpoint`` and ``card``."""
+    checkpoint: str
+    card: str
+    build: Callable[[], Any]
+    """The module, untrained (the checkpoint's state dict loads into it)."""
+    make_agent: Callable[[int], Any]
+    """A fresh trainable agent for a seed (planted parts written in)."""
+    make_env: Callable[[int, int], Any]
+    """Training environments: (num_envs, seed) → a mirl vectorized env."""
+    config: Any
+    """The PPOConfig the shipped agent was trained with."""
+    evaluate: Callable[[Any], dict]
+    """Card facts measured on a trained agent: {"metrics": {...}, "behavioural_facts": [...]}."""
+    architecture: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.folder / self.checkpoint
+
+    @property
+    def card_path(self) -> Path:
+        return self.folder / self.card
+
+    def read_card(self) -> dict:
+        try:
+            return json.loads(self.card_path.read_text())
+        except FileNotFoundError:
+            raise MirlError(f"agent {self.id} has no card at {self.card_path}; run `mirl agents train {self.family} --ship`") from None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checkpoint_and_card(
+    spec: AgentSpec, agent: Any, config: Any, out_dir: Path, wall_seconds: float, steps: int
+) -> dict:
+    """Save the weights and a card describing them into ``out_dir``; returns the card."""
+    import torch
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / spec.checkpoint
+    torch.save(agent.state_dict(), path)
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise MirlError(f"checkpoint {path} is {size / 1e6:.1f} MB; shipped agents must stay under 5 MB")
+    facts = spec.evaluate(agent)
+    card = {
+        "id": spec.id,
+        "family": spec.family,
+        "architecture": spec.architecture or type(agent).__name__,
+        "parameters": sum(p.numel() for p in agent.parameters()),
+        "trained_parameters": sum(p.numel() for p in agent.parameters() if p.requires_grad),
+        "hook_points": {k: list(v) for k, v in agent.hook_points().items()},
+        "training": "PPO (mirl.ppo)",
+        "config": dataclasses.asdict(config),
+        "seed": config.seed,
+        "steps": steps,
+        "wall_seconds": round(wall_seconds, 1),
+        "hardware": f"{platform.machine()} CPU × {os.cpu_count()} ({platform.platform()})",
+        "torch": torch.__version__,
+        "created": time.strftime("%Y-%m-%d"),
+        "checkpoint": spec.checkpoint,
+        "sha256": sha256_file(path),
+        "bytes": size,
+        **facts,
+        "notes": spec.notes,
+    }
+    (out_dir / spec.card).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def verify(spec: AgentSpec, pinned: dict[str, str]) -> list[str]:
+    """Problems with a shipped agent: missing files, or a checkpoint whose sha256 differs from its card or
+    from what a task pins (``pinned``: task id → sha256). Empty when all is well."""
+    if not spec.checkpoint_path.exists():
+        return [f"{spec.id}: checkpoint {spec.checkpoint_path} is missing"]
+    actual = sha256_file(spec.checkpoint_path)
+    problems = []
+    card_sha = spec.read_card().get("sha256")
+    if card_sha != actual:
+        problems.append(f"{spec.id}: checkpoint sha256 {actual[:12]}… differs from its card's {str(card_sha)[:12]}…")
+    for task_id, sha in sorted(pinned.items()):
+        if sha != actual:
+            problems.append(f"{spec.id}: checkpoint sha256 {actual[:12]}… differs from the {sha[:12]}… pinned by {task_id}")
+    return problems

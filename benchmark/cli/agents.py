@@ -1,0 +1,106 @@
+"""`mirl agents list|verify|train`: the shipped agents, their hashes, and reproducing them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from mirl.errors import MirlError
+from mirl.paths import mirl_home
+from mirl.pluginhost import get_agents, get_tasks
+
+
+def _pinned_by_tasks() -> dict[str, dict[str, str]]:
+    """agent id → {task id: sha256 the task pins}."""
+    pinned: dict[str, dict[str, str]] = {}
+    for task in get_tasks():
+        pinned.setdefault(task.spec.agent.id, {})[task.spec.id] = task.spec.agent.sha256
+    return pinned
+
+
+def list_agents(args) -> int:
+    entries = []
+    for spec in get_agents():
+        card = spec.read_card()
+        entries.append({
+            "id": spec.id, "family": spec.family, "sha256": card.get("sha256"),
+            "parameters": card.get("parameters"), "steps": card.get("steps"),
+            "metrics": card.get("metrics", {}), "checkpoint": str(spec.checkpoint_path),
+        })
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in e["metrics"].items())
+        print(f"{e['id']:<16} {e['family']:<10} {e['sha256'][:12]}  {e['parameters']:>9,} params  "
+              f"{e['steps']:>10,} steps  {metrics}")
+    return 0
+
+
+def verify_agents(args) -> int:
+    from mirl.agents import verify
+
+    pinned = _pinned_by_tasks()
+    problems = []
+    for spec in get_agents():
+        found = verify(spec, pinned.get(spec.id, {}))
+        problems += found
+        if not found:
+            print(f"ok  {spec.id}  {spec.read_card()['sha256']}")
+    for problem in problems:
+        print(f"mirl: error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _config(spec, args):
+    from mirl.ppo import PPOConfig
+
+    values = dict(vars(spec.config))
+    if args.config:
+        text = Path(args.config).read_text() if Path(args.config).exists() else args.config
+        try:
+            values.update(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise MirlError(f"--config must be a JSON object or a JSON file ({exc})") from None
+    if args.steps is not None:
+        values["total_steps"] = args.steps
+    if args.seed is not None:
+        values["seed"] = args.seed
+    return PPOConfig.from_dict(values)
+
+
+def train_agents(args) -> int:
+    from mirl.agents import write_checkpoint_and_card
+    from mirl.ppo import train
+
+    specs = [s for s in get_agents() if s.family == args.family and (args.agent is None or s.id == args.agent)]
+    if not specs:
+        families = sorted({s.family for s in get_agents()})
+        raise MirlError(f"no agent to train for family {args.family!r}; families with agents: {families}")
+    for spec in specs:
+        config = _config(spec, args)
+        run_dir = Path(args.run_dir) if args.run_dir else mirl_home() / "runs" / f"{spec.id}-seed{config.seed}"
+        print(f"training {spec.id} in {run_dir} ({config.total_steps:,} steps)", file=sys.stderr)
+        started = time.perf_counter()
+        agent = train(
+            config, lambda: spec.make_agent(config.seed), spec.make_env, run_dir, resume=args.resume,
+            progress=sys.stderr.isatty() or args.progress, log=lambda line: print(line, file=sys.stderr),
+        )
+        from mirl.ppo import load_state
+
+        state = load_state(run_dir / "state.pt")["training"]
+        if state.update < config.num_updates:
+            continue  # stopped early; `--resume` carries on
+        out = spec.folder if args.ship else run_dir / "final"
+        card = write_checkpoint_and_card(spec, agent, config, out, state.wall_seconds, state.global_step)
+        print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
+        if args.ship:
+            print(f"shipped into {out}; now pin sha256 {card['sha256']} in the family's task specs "
+                  "and bump their versions if scores can move", file=sys.stderr)
+    return 0
+
+
+def main(args) -> int:
+    return {"list": list_agents, "verify": verify_agents, "train": train_agents}[args.agents_command](args)

@@ -1,0 +1,156 @@
+"""Interventions during rollouts: apply an ``Intervention`` answer's edits while the agent acts.
+
+The scorers use exactly this: ``EditHooks`` turns validated edits into temporary hook functions (per hook
+point, in order), optionally only at chosen steps of each episode; ``run_episodes`` plays seeded episodes in
+a vectorized env with the edits applied and returns per-episode outcomes. For recurrent agents the internal
+tick is part of the hook name (``core.layer0.tick1.hook_h``), so editing one tick means naming its hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from mirl.schemas import Edit
+
+
+def _broadcast(vec: torch.Tensor, ndim: int) -> torch.Tensor:
+    """A per-channel vector [C] viewed to broadcast over a [B, C, ...] activation."""
+    return vec.view(-1, *([1] * (ndim - 2))) if vec.ndim == 1 and ndim > 2 else vec
+
+
+def _selection(edit: Edit) -> list[tuple]:
+    """Index tuples (after the batch dim) of the units an edit touches."""
+    channels = slice(None) if edit.channels is None else list(edit.channels)
+    positions = [None] if edit.positions is None else edit.positions
+    return [(channels,) + (() if pos is None else tuple(pos)) for pos in positions]
+
+
+def apply_edit(act: torch.Tensor, edit: Edit, rows: torch.Tensor | None = None,
+               rng: np.random.Generator | None = None) -> torch.Tensor:
+    """Return ``act`` [B, *hook_shape] with one edit applied (to the batch ``rows`` where given)."""
+    out = act.clone()
+    target = out if rows is None else out[rows]
+    if target.shape[0] == 0:
+        return out
+    if edit.op == "add":
+        target = target + edit.scale * _broadcast(torch.as_tensor(edit.vector, dtype=act.dtype), act.ndim)
+    elif edit.op == "project_out":
+        vec = torch.as_tensor(edit.vector, dtype=act.dtype).reshape(-1)
+        unit = vec / vec.norm()
+        if vec.numel() == target[0].numel():
+            flat = target.reshape(target.shape[0], -1)
+            target = (flat - (flat @ unit).unsqueeze(1) * unit).reshape(target.shape)
+        else:  # a channel direction, removed at every position
+            moved = target.movedim(1, -1)
+            target = (moved - (moved @ unit).unsqueeze(-1) * unit).movedim(-1, 1)
+    elif edit.op == "set":
+        for index in _selection(edit):
+            target[(slice(None),) + index] = float(edit.value)
+    elif edit.op in ("patch", "mean_ablate"):
+        source = torch.as_tensor(edit.vector, dtype=act.dtype)
+        for index in _selection(edit):
+            target[(slice(None),) + index] = source[index]
+    elif edit.op == "resample_ablate":
+        sources = torch.as_tensor(edit.vector, dtype=act.dtype)  # [K, *hook_shape]
+        generator = rng if rng is not None else np.random.default_rng(0)
+        picks = torch.from_numpy(generator.integers(0, sources.shape[0], size=target.shape[0]))
+        drawn = sources[picks]
+        for index in _selection(edit):
+            target[(slice(None),) + index] = drawn[(slice(None),) + index]
+    else:  # the schema's Literal keeps this unreachable
+        raise ValueError(f"unknown edit op {edit.op!r}")
+    if rows is None:
+        return target
+    out[rows] = target
+    return out
+
+
+class EditHooks:
+    """Hook functions for a list of edits; ``episode_steps`` (set before each forward) selects the batch rows
+    that edits restricted to ``steps`` apply to."""
+
+    def __init__(self, edits: list[Edit], seed: int = 0):
+        self.edits = list(edits)
+        self.rng = np.random.default_rng(seed)  # resample-ablation draws
+        self.episode_steps: np.ndarray | None = None
+
+    def _rows(self, edit: Edit) -> torch.Tensor | None:
+        if edit.steps is None:
+            return None
+        if self.episode_steps is None:
+            raise ValueError("edits restricted to steps need episode_steps set before each forward")
+        return torch.from_numpy(np.isin(self.episode_steps, edit.steps))
+
+    def fwd(self) -> list[tuple[str, Callable]]:
+        """(hook name, fn) pairs for ``agent.hooks(...)``: one function per hook point, edits in order."""
+        by_hook: dict[str, list[Edit]] = {}
+        for edit in self.edits:
+            by_hook.setdefault(edit.hook, []).append(edit)
+
+        def make(edits: list[Edit]) -> Callable:
+            def fn(act: torch.Tensor, name: str) -> torch.Tensor:
+                for edit in edits:
+                    act = apply_edit(act, edit, self._rows(edit), self.rng)
+                return act
+
+            return fn
+
+        return [(hook, make(edits)) for hook, edits in by_hook.items()]
+
+
+@dataclass
+class EpisodeOutcomes:
+    """Per-episode results of ``run_episodes``, in the order episodes finished."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    terminated: np.ndarray
+    final_labels: dict[str, np.ndarray] = field(default_factory=dict)
+    """``env.labels()`` at each episode's last acting step."""
+
+
+@torch.no_grad()
+def run_episodes(
+    agent: Any, env: Any, episodes: int, edits: list[Edit] = (), seed: int = 0, greedy: bool = True,
+    max_steps: int = 100_000,
+) -> EpisodeOutcomes:
+    """Play ``episodes`` seeded episodes with ``edits`` applied at every forward pass (or at their steps)."""
+    hooks = EditHooks(list(edits), seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    obs, _ = env.reset(seed=seed)
+    n = env.num_envs
+    state = agent.initial_state(n) if getattr(agent, "recurrent", False) else None
+    starts = np.ones(n, dtype=bool)
+    episode_steps = np.zeros(n, dtype=np.int64)
+    running = np.zeros(n)
+    returns, lengths, terminated_list, finals = [], [], [], []
+    with agent.hooks(hooks.fwd()):
+        for _ in range(max_steps):
+            labels = env.labels()
+            hooks.episode_steps = episode_steps
+            logits, _, state = agent.act(torch.from_numpy(obs), state, torch.from_numpy(starts))
+            if greedy:
+                actions = logits.argmax(-1)
+            else:
+                actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+            obs, reward, terminated, truncated, _ = env.step(actions.numpy())
+            running += reward
+            episode_steps += 1
+            done = np.asarray(terminated) | np.asarray(truncated)
+            for i in np.flatnonzero(done):
+                if len(returns) < episodes:
+                    returns.append(running[i])
+                    lengths.append(episode_steps[i])
+                    terminated_list.append(bool(terminated[i]))
+                    finals.append({k: v[i] for k, v in labels.items()})
+            running[done] = 0.0
+            episode_steps[done] = 0
+            starts = done
+            if len(returns) >= episodes:
+                break
+    final_labels = {k: np.array([f[k] for f in finals]) for k in (finals[0] if finals else {})}
+    return EpisodeOutcomes(np.array(returns), np.array(lengths), np.array(terminated_list), final_labels)

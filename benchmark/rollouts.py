@@ -1,0 +1,464 @@
+"""Labelled rollouts of an agent in a vectorized env, with activations, and a disk cache for them.
+
+``collect`` runs the agent (one forward per step, hooks record activations on the way) and returns a
+``Rollouts`` of ``[T, B, ...]`` arrays. ``cached_collect`` keeps them under
+``mirl_home()/cache/rollouts/`` as one ``.npy`` per array plus ``meta.json``, memory-mapped on reuse.
+
+Episodes are numbered in the order they *start* (ties by env index), and the first ``episodes`` of them are
+kept: counting them in the order they finish would over-represent short episodes (with B envs, the first
+N to end are the quick ones), which biases any success rate or label distribution computed from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from mirl.paths import mirl_home
+
+# Bump when what ``collect`` records changes meaning: it is part of every cache key.
+FORMAT_VERSION = 1
+_BLOCK_BYTES = 4 << 20  # recorded arrays grow in blocks of about this size
+_MAX_BLOCK_STEPS = 1024
+_NPY_HEADER_BYTES = 512  # fixed, so a streamed .npy gets its final shape written in place at the end
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class Rollouts:
+    """``T`` steps of ``B`` envs. Arrays are ``[T, B, ...]``; obs and activations may be ``np.memmap``."""
+
+    obs: np.ndarray  # [T, B, *obs_shape] the observations the agent acted on
+    actions: np.ndarray  # [T, B] int64
+    logits: np.ndarray  # [T, B, A] float32
+    values: np.ndarray  # [T, B] float32
+    rewards: np.ndarray  # [T, B] float32
+    dones: np.ndarray  # [T, B] bool: the episode ended at this step (terminated | truncated)
+    starts: np.ndarray  # [T, B] bool: obs[t] is the first observation of an episode
+    episode: np.ndarray  # [T, B] int64: episode index in start order; -1 beyond the requested episodes
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # [T, B, ...] env.labels() + future labels
+    activations: dict[str, np.ndarray] = field(default_factory=dict)  # [T, B, *hook_shape] float16
+    path: Path | None = None  # the cache folder the arrays are mapped from, if any
+
+    def step_mask(self) -> np.ndarray:
+        """[T, B] bool: True for steps that belong to one of the requested episodes."""
+        return self.episode >= 0
+
+    def flat(self, name: str) -> np.ndarray:
+        """The valid steps of one array flattened to ``[N, ...]`` (in time-major order).
+
+        ``name`` is a field (``"obs"``, ``"actions"``, ...), then an activation hook name, then a label name.
+        """
+        if name in _STEP_FIELDS:
+            array = getattr(self, name)
+        elif name in self.activations:
+            array = self.activations[name]
+        elif name in self.labels:
+            array = self.labels[name]
+        else:
+            raise KeyError(
+                f"no array {name!r}: fields {list(_STEP_FIELDS)}, activations {sorted(self.activations)}, "
+                f"labels {sorted(self.labels)}"
+            )
+        return np.asarray(array[self.step_mask()])
+
+
+_STEP_FIELDS = ("obs", "actions", "logits", "values", "rewards", "dones", "starts", "episode")
+_MAPPED_FIELDS = ("obs",)  # besides activations: the arrays big enough to stream to disk and map on read
+
+
+# ----------------------------------------------------------------------------------------------------
+# Recording
+
+
+class _Column:
+    """One recorded array, a step ``[B, ...]`` at a time, in fixed-size blocks.
+
+    Without a path the blocks stay in RAM and are copied into one array at the end, each block freed as
+    it is copied (peak ≈ the final array + one block). With a path, full blocks are appended to a ``.npy``
+    file and the result is memory-mapped, so memory stays flat however long the rollout.
+    """
+
+    def __init__(self, dtype: Any, path: Path | None = None):
+        self.dtype = np.dtype(dtype)
+        self.path = path
+        self.blocks: list[np.ndarray] = []
+        self.block: np.ndarray | None = None
+        self.i = 0  # next row in the current block
+        self.n = 0  # rows written in total
+        self.file = None
+
+    def _new_block(self, step_shape: tuple[int, ...]) -> None:
+        if self.block is None:
+            self.step_shape = step_shape
+            step_bytes = max(1, int(np.prod(step_shape)) * self.dtype.itemsize)
+            self.block_steps = int(np.clip(_BLOCK_BYTES // step_bytes, 1, _MAX_BLOCK_STEPS))
+            if self.path is not None:
+                self.file = open(self.path, "wb")
+                self.file.write(b"\0" * _NPY_HEADER_BYTES)
+        elif step_shape != self.step_shape:
+            raise ValueError(f"step shape changed from {self.step_shape} to {step_shape}")
+        if self.file is not None and self.block is not None:
+            self.block.tofile(self.file)  # reuse the one block: it is on disk now
+        else:
+            self.block = np.empty((self.block_steps, *step_shape), dtype=self.dtype)
+            self.blocks.append(self.block)
+        self.i = 0
+
+    def row(self, step_shape: tuple[int, ...]) -> np.ndarray:
+        """The next ``[B, ...]`` slot to fill (a view into the current block)."""
+        if self.block is None or self.i == self.block_steps:
+            self._new_block(tuple(step_shape))
+        row = self.block[self.i]
+        self.i += 1
+        self.n += 1
+        return row
+
+    def append(self, x: np.ndarray | torch.Tensor) -> None:
+        row = self.row(tuple(x.shape))
+        if isinstance(x, torch.Tensor):
+            torch.from_numpy(row).copy_(x.detach())  # casts (e.g. to float16) without a temporary
+        else:
+            row[...] = x
+
+    def finish(self) -> np.ndarray:
+        if self.block is None:
+            raise ValueError("nothing was recorded")
+        shape = (self.n, *self.step_shape)
+        if self.file is not None:
+            self.block[: self.i].tofile(self.file)
+            self.file.seek(0)
+            self.file.write(_npy_header(self.dtype, shape))
+            self.file.close()
+            self.blocks.clear()
+            self.block = None
+            return np.load(self.path, mmap_mode="r")
+        out = np.empty(shape, dtype=self.dtype)
+        start = 0
+        for k in range(len(self.blocks)):
+            block = self.blocks[k]
+            rows = min(len(block), self.n - start)
+            out[start : start + rows] = block[:rows]
+            start += rows
+            self.blocks[k] = None  # free each block as soon as it is copied
+        self.blocks.clear()
+        self.block = None
+        return out
+
+
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """A version-1.0 ``.npy`` header padded to a fixed size (the format allows any padding)."""
+    text = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                 "shape": tuple(int(s) for s in shape)}).encode("latin1")
+    padding = _NPY_HEADER_BYTES - 10 - len(text) - 1
+    if padding < 0:
+        raise ValueError(f"shape {shape} does not fit a {_NPY_HEADER_BYTES}-byte .npy header")
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", _NPY_HEADER_BYTES - 10) + text + b" " * padding + b"\n"
+
+
+def _file_name(group: str, name: str) -> str:
+    if not _SAFE_NAME.match(name):
+        raise ValueError(f"{group} name {name!r} cannot be a file name; use letters, digits, '_', '.', '-'")
+    return f"{group}.{name}.npy" if group else f"{name}.npy"
+
+
+def _device(agent: Any) -> torch.device:
+    for p in agent.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def collect(
+    agent: Any,
+    env: Any,
+    episodes: int,
+    hooks: Iterable[str] = (),
+    seed: int = 0,
+    greedy: bool = False,
+    future_labels: Callable[[Rollouts], dict[str, np.ndarray]] | None = None,
+    max_steps: int | None = None,
+    fwd: Iterable[tuple[str, Callable]] = (),
+    out_dir: Path | None = None,
+) -> Rollouts:
+    """Run ``agent`` in ``env`` until ``episodes`` episodes have finished (or ``max_steps`` env steps).
+
+    The env is reset with ``seed``; actions are sampled from softmax(logits) with a torch Generator seeded
+    with ``seed`` (argmax if ``greedy``). Per step: observation, action, logits, value, reward, done, the
+    env's labels for the state acted on, and activations at ``hooks`` (float16), recorded by hooks during
+    the one forward pass. ``fwd`` are extra ``(hook, fn)`` edits applied while acting; they run before the
+    recording hooks, so a recorded activation is the one the rest of the network saw. A recurrent agent's
+    state is carried across steps and reset where an episode starts.
+
+    ``future_labels(rollouts)`` adds labels that depend on later steps (see ``steps_to_episode_end``).
+    With ``out_dir``, every array is written there as ``.npy`` and obs/activations are memory-mapped.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+    hooks = list(dict.fromkeys(hooks))
+    known = agent.hook_points()
+    unknown = [h for h in hooks if h not in known]
+    if unknown:
+        raise KeyError(f"unknown hook point(s) {unknown}; this agent has {sorted(known)}")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def disk(group: str, name: str) -> Path | None:
+        return None if out_dir is None else out_dir / _file_name(group, name)
+
+    num_envs = env.num_envs
+    cols = {
+        "obs": None,  # dtype known at the first observation
+        "actions": _Column(np.int64),
+        "logits": _Column(np.float32),
+        "values": _Column(np.float32),
+        "rewards": _Column(np.float32),
+        "dones": _Column(np.bool_),
+        "starts": _Column(np.bool_),
+        "episode": _Column(np.int64),
+    }
+    label_cols: dict[str, _Column] = {}
+    act_cols = {h: _Column(np.float16, disk("activations", h)) for h in hooks}
+
+    def recorder(column: _Column) -> Callable:
+        def record(act: torch.Tensor, _name: str) -> None:
+            column.append(act)
+
+        return record
+
+    edits = [*fwd, *[(h, recorder(c)) for h, c in act_cols.items()]]
+    device = _device(agent)
+    generator = torch.Generator().manual_seed(seed)
+    obs, _ = env.reset(seed=seed)
+    cols["obs"] = _Column(obs.dtype, disk("", "obs"))
+    starts = np.ones(num_envs, dtype=bool)
+    state = None
+    # Episode bookkeeping: the current episode's index per env (-1 once past the requested count).
+    current = np.arange(num_envs, dtype=np.int64)
+    current[current >= episodes] = -1
+    next_index = num_envs
+    finished = 0
+    t = 0
+    with torch.no_grad(), agent.hooks(edits):
+        while True:
+            for name, value in env.labels().items():
+                if name not in label_cols:
+                    label_cols[name] = _Column(np.asarray(value).dtype)
+                label_cols[name].append(np.asarray(value))
+            cols["obs"].append(obs)
+            x = torch.from_numpy(obs) if obs.flags.writeable else torch.from_numpy(obs.copy())
+            logits, value, state = agent.act(x.to(device), state, torch.from_numpy(starts).to(device))
+            if greedy:
+                actions = logits.argmax(-1).cpu()
+            else:
+                probs = torch.softmax(logits.float(), -1).cpu()
+                actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            actions = actions.numpy()
+            obs, reward, terminated, truncated, _ = env.step(actions)
+            dones = np.logical_or(terminated, truncated)
+            cols["actions"].append(actions)
+            cols["logits"].append(logits)
+            cols["values"].append(value.reshape(num_envs))
+            cols["rewards"].append(reward)
+            cols["dones"].append(dones)
+            cols["starts"].append(starts)
+            cols["episode"].append(current)
+            t += 1
+            for h, c in act_cols.items():
+                if c.n != t:
+                    raise RuntimeError(f"hook {h} fired {c.n} times in {t} steps; record hooks that fire once a step")
+            if dones.any():
+                ended = np.flatnonzero(dones)
+                finished += int((current[ended] >= 0).sum())
+                fresh = next_index + np.arange(len(ended))
+                current[ended] = np.where(fresh < episodes, fresh, -1)
+                next_index += len(ended)
+            starts = dones
+            if finished >= episodes or (max_steps is not None and t >= max_steps):
+                break
+
+    arrays = {name: col.finish() for name, col in cols.items()}
+    rollouts = Rollouts(
+        **arrays,
+        labels={name: col.finish() for name, col in label_cols.items()},
+        activations={h: col.finish() for h, col in act_cols.items()},
+    )
+    if out_dir is not None:  # the small arrays, written once
+        for name in _STEP_FIELDS:
+            if name not in _MAPPED_FIELDS:
+                np.save(out_dir / _file_name("", name), arrays[name])
+        for name, array in rollouts.labels.items():
+            np.save(out_dir / _file_name("labels", name), array)
+    if future_labels is not None:
+        rollouts.labels.update(future_labels(rollouts))
+    return rollouts
+
+
+def steps_to_episode_end(rollouts: Rollouts) -> dict[str, np.ndarray]:
+    """``{"steps_to_episode_end": [T, B] int64}``: actions left in the episode counting this one (1 at the
+    step where it ends), -1 where the episode's end lies beyond the collected steps.
+
+    A ``future_labels`` callback: ``collect(..., future_labels=steps_to_episode_end)``.
+    """
+    dones = np.asarray(rollouts.dones)
+    out = np.full(dones.shape, -1, dtype=np.int64)
+    after = np.full(dones.shape[1:], -1, dtype=np.int64)  # value at t + 1
+    for t in range(len(dones) - 1, -1, -1):
+        after = np.where(dones[t], 1, np.where(after > 0, after + 1, -1))
+        out[t] = after
+    return {"steps_to_episode_end": out}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Disk cache
+
+
+@dataclass(frozen=True)
+class RolloutKey:
+    """What identifies cached rollouts besides the collection settings. ``agent_sha256`` is the checkpoint's
+    full sha256, so rollouts are never reused across agent versions."""
+
+    agent_sha256: str
+    task_id: str
+    seed: int
+    split: str
+
+    def __post_init__(self) -> None:
+        if not _SHA256.match(self.agent_sha256):
+            raise ValueError(f"agent_sha256 must be 64 lowercase hex digits, got {self.agent_sha256!r}")
+
+
+def _cache_folder(root: Path, key: RolloutKey, settings: dict) -> Path:
+    # The digest covers the whole key and every setting, so keys differing in any field never share a
+    # folder; the readable parts only help people find their way around.
+    blob = json.dumps({"key": asdict(key), "settings": settings}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    name = f"{key.agent_sha256[:16]}-{_safe(key.split)}-seed{key.seed}-{digest}"
+    return root / _safe(key.task_id.replace("/", "__")) / name
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", text)
+
+
+def _load(folder: Path, key: RolloutKey, settings: dict) -> Rollouts | None:
+    """The cached rollouts in ``folder``, or None unless it is complete and made for exactly this key."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta["format"] != FORMAT_VERSION or meta["key"] != asdict(key) or meta["settings"] != settings:
+            return None
+        loaded: dict[str, np.ndarray] = {}
+        for name, info in meta["arrays"].items():
+            mapped = name.startswith("activations/") or name in _MAPPED_FIELDS
+            array = np.load(folder / info["file"], mmap_mode="r" if mapped else None)
+            if list(array.shape) != info["shape"] or str(array.dtype) != info["dtype"]:
+                return None
+            loaded[name] = array
+        return Rollouts(
+            **{name: loaded[name] for name in _STEP_FIELDS},
+            labels={n.split("/", 1)[1]: a for n, a in loaded.items() if n.startswith("labels/")},
+            activations={n.split("/", 1)[1]: a for n, a in loaded.items() if n.startswith("activations/")},
+            path=folder,
+        )
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+
+
+def cached_collect(
+    key: RolloutKey,
+    agent: Any,
+    env_factory: Callable[[int], Any],
+    episodes: int,
+    hooks: Iterable[str] = (),
+    *,
+    num_envs: int = 64,
+    greedy: bool = False,
+    max_steps: int | None = None,
+    future_labels: Callable[[Rollouts], dict[str, np.ndarray]] | None = None,
+    root: Path | None = None,
+) -> Rollouts:
+    """``collect`` with seed ``key.seed``, reusing a complete cached copy made for the same key and settings.
+
+    ``env_factory(num_envs)`` is called only when collecting. The caller vouches that ``agent`` is the
+    checkpoint with ``key.agent_sha256``. Future labels are computed after loading, never stored, so
+    changing the callback cannot serve stale labels. Default root: ``mirl_home()/cache/rollouts``.
+    """
+    hooks = sorted(set(hooks))  # order does not change what is recorded
+    settings = {"format": FORMAT_VERSION, "episodes": int(episodes), "hooks": hooks, "greedy": bool(greedy),
+                "max_steps": max_steps, "num_envs": int(num_envs)}
+    root = Path(root) if root is not None else mirl_home() / "cache" / "rollouts"
+    folder = _cache_folder(root, key, settings)
+    rollouts = _load(folder, key, settings)
+    if rollouts is None:
+        rollouts = _collect_into(folder, key, settings, agent, env_factory)
+    if future_labels is not None:
+        rollouts.labels.update(future_labels(rollouts))
+    return rollouts
+
+
+def _collect_into(folder: Path, key: RolloutKey, settings: dict, agent: Any, env_factory: Callable) -> Rollouts:
+    """Collect into a temp folder beside ``folder``, then rename it into place (a crash leaves no half folder
+    under the real name)."""
+    from mirl import __version__
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".tmp-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        env = env_factory(settings["num_envs"])
+        if env.num_envs != settings["num_envs"]:
+            raise ValueError(f"env_factory({settings['num_envs']}) made {env.num_envs} envs")
+        started = time.perf_counter()
+        try:
+            got = collect(agent, env, settings["episodes"], settings["hooks"], seed=key.seed,
+                          greedy=settings["greedy"], max_steps=settings["max_steps"], out_dir=tmp)
+        finally:
+            close = getattr(env, "close", None)
+            if close is not None:
+                close()
+        arrays = {name: (_file_name("", name), getattr(got, name)) for name in _STEP_FIELDS}
+        arrays |= {f"labels/{n}": (_file_name("labels", n), a) for n, a in got.labels.items()}
+        arrays |= {f"activations/{n}": (_file_name("activations", n), a) for n, a in got.activations.items()}
+        meta = {
+            "format": FORMAT_VERSION,
+            "key": asdict(key),
+            "settings": settings,
+            "arrays": {n: {"file": f, "shape": list(a.shape), "dtype": str(a.dtype)} for n, (f, a) in arrays.items()},
+            "steps": int(got.actions.shape[0]),
+            "num_envs": int(got.actions.shape[1]),
+            "mirl_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "collect_seconds": round(time.perf_counter() - started, 3),
+        }
+        del got, arrays  # drop the maps of the temp files before they move
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")  # last: marks the folder complete
+        if folder.exists():  # stale or made for another key version: move it aside, then replace it
+            stale = folder.parent / f".stale-{folder.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(folder, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process put a folder in place meanwhile; use it if it is good
+            if _load(folder, key, settings) is None:
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rollouts = _load(folder, key, settings)
+    if rollouts is None:
+        raise RuntimeError(f"rollouts written to {folder} could not be read back")
+    return rollouts
