@@ -81,7 +81,7 @@ class Budget(_Model):
 
 
 class AgentRef(_Model):
-    id: str = Field(description="Agent id, e.g. smoke-bc")
+    id: str = Field(description="Agent id, e.g. smoke-ppo")
     checkpoint: str = Field(description="Checkpoint file name inside the task family's folder")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the checkpoint file")
     card: str = Field(description="Agent card file name inside the task family's folder")

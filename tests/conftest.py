@@ -43,7 +43,7 @@ def build_result(**overrides):
         task_id="smoke/goal-readout-v1",
         task_version=1,
         task_family="smoke",
-        agent_id="smoke-bc",
+        agent_id="smoke-ppo",
         agent_sha256="ab" * 32,
         method="linear_probe",
         method_version="1.0",

@@ -24,7 +24,7 @@ def test_wheel_contains_the_mirl_namespace_and_the_smoke_agent(tmp_path):
     ]
     missing = sorted(set(sources) - set(names))
     assert not missing, f"not in the wheel (add the sub-package to pyproject's packages): {missing}"
-    for data in ["mirl/tasks/smoke/smoke-bc.pt", "mirl/tasks/smoke/smoke-bc.card.json", "mirl/tasks/smoke/README.md"]:
+    for data in ["mirl/tasks/smoke/smoke-ppo.pt", "mirl/tasks/smoke/smoke-ppo.card.json", "mirl/tasks/smoke/README.md"]:
         assert data in names, data
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

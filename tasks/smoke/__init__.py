@@ -9,3 +9,10 @@ def register_tasks(register):
 
     for task in TASKS:
         register(task)
+
+
+@hookimpl
+def register_agents(register):
+    from .agent import spec
+
+    register(spec())

@@ -24,10 +24,10 @@ SIZE = 7  # grid side; mirrors env.SIZE without importing gymnasium at registrat
 CELLS = SIZE * SIZE
 
 AGENT = AgentRef(
-    id="smoke-bc",
-    checkpoint="smoke-bc.pt",
-    sha256="015784841a2046aa867f779fd1c280287eddc294a00c4b512be7837215b0f63a",
-    card="smoke-bc.card.json",
+    id="smoke-ppo",
+    checkpoint="smoke-ppo.pt",
+    sha256="ecf87d721eaa0fbdf28e00b79fae09435a9dc425e86db8631330c75c160a6735",
+    card="smoke-ppo.card.json",
 )
 ALL_HOOKS = {
     "hook_obs": [2, SIZE, SIZE],
