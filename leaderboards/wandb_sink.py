@@ -82,22 +82,7 @@ class WandbSink:
         # wandb silently falls back to the system temp dir when it cannot create `dir`; create it ourselves
         # so that an unusable directory is reported instead of scattering runs elsewhere.
         self.directory.mkdir(parents=True, exist_ok=True)
-        # Per-run `silent` does not reach wandb's process-wide notices (e.g. "Loaded credentials ..." on
-        # stderr); those follow the settings of wandb's singleton, which this creates or updates.
-        wandb.setup(wandb.Settings(silent=True))
-        settings = wandb.Settings(
-            silent=True,  # `mirl run --json` owns stdout
-            console="off",  # no stdout/stderr capture
-            disable_git=True,  # provenance already records the commit
-            disable_code=True,
-            save_code=False,
-            x_disable_stats=True,  # no system-metrics sampler
-            x_disable_meta=True,  # no host metadata scan
-            x_disable_machine_info=True,
-            x_save_requirements=False,  # no pip freeze
-            # Settings passed to init beat env vars, so honour WANDB_INIT_TIMEOUT by hand.
-            init_timeout=float(os.environ.get("WANDB_INIT_TIMEOUT", INIT_TIMEOUT_S)),
-        )
+        settings = _quiet_settings(wandb)
         run = wandb.init(
             project=self.project,
             dir=str(self.directory),  # never the current working directory
@@ -124,6 +109,45 @@ class WandbSink:
         finally:
             run.finish()
         return run_dir
+
+
+def _quiet_settings(wandb: Any) -> Any:
+    """Settings that keep W&B fast, silent on stdout and out of the working directory."""
+    # Per-run `silent` does not reach wandb's process-wide notices (e.g. "Loaded credentials ..." on
+    # stderr); those follow the settings of wandb's singleton, which this creates or updates.
+    wandb.setup(wandb.Settings(silent=True))
+    return wandb.Settings(
+        silent=True,  # `mirl run --json` owns stdout
+        console="off",  # no stdout/stderr capture
+        disable_git=True,  # provenance already records the commit
+        disable_code=True,
+        save_code=False,
+        x_disable_stats=True,  # no system-metrics sampler
+        x_disable_meta=True,  # no host metadata scan
+        x_disable_machine_info=True,
+        x_save_requirements=False,  # no pip freeze
+        # Settings passed to init beat env vars, so honour WANDB_INIT_TIMEOUT by hand.
+        init_timeout=float(os.environ.get("WANDB_INIT_TIMEOUT", INIT_TIMEOUT_S)),
+    )
+
+
+def start_training_run(directory: Path, name: str, config: dict[str, Any], project: str = "mirl-training") -> Any:
+    """A W&B run for an agent's training curves (scalars under charts/ and losses/), or None if W&B is
+    disabled or fails (reported on one line: training goes on without it)."""
+    mode = resolve_mode()
+    if mode == "disabled":
+        return None
+    try:
+        import wandb
+
+        directory = Path(os.environ.get("WANDB_DIR") or directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return wandb.init(project=project, dir=str(directory), mode=mode, name=name, job_type="train",
+                          config=config, settings=_quiet_settings(wandb), reinit="create_new")
+    except Exception as exc:  # noqa: BLE001 - training must not depend on W&B
+        print(f"mirl: W&B logging failed ({type(exc).__name__}: {' '.join(str(exc).split())}); training "
+              "goes on, logging to stdout only", file=sys.stderr)
+        return None
 
 
 def _config(result: Result) -> dict[str, Any]:

@@ -134,3 +134,20 @@ def test_cli_trains_in_a_subprocess_and_resumes(tmp_path):
     assert (tmp_path / "run" / "final" / "smoke-ppo.card.json").exists()
     again = subprocess.run(base + ["--resume"], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "resumed" in again.stderr
+
+
+def test_training_curves_go_to_wandb_offline(tmp_path, monkeypatch):
+    from mirl.leaderboards.wandb_sink import read_offline_run, start_training_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    wandb_run = start_training_run(tmp_path / "wandb", "smoke-test", dataclasses.asdict(FF))
+    run_dir = wandb_run.settings.sync_dir
+    try:
+        run(FF, tmp_path / "run", lambda: smoke.make_agent(FF.seed), wandb_run=wandb_run)
+    finally:
+        wandb_run.finish()
+    recorded = read_offline_run(run_dir)
+    assert recorded["config"]["seed"] == FF.seed and recorded["run"]["job_type"] == "train"
+    steps = [row for row in recorded["history"] if "charts/episodic_return" in row]
+    assert len(steps) == FF.num_updates
+    assert {"losses/policy_loss", "losses/value_loss", "losses/entropy", "charts/SPS"} <= set(steps[-1])

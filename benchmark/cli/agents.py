@@ -83,11 +83,26 @@ def train_agents(args) -> int:
         config = _config(spec, args)
         run_dir = Path(args.run_dir) if args.run_dir else mirl_home() / "runs" / f"{spec.id}-seed{config.seed}"
         print(f"training {spec.id} in {run_dir} ({config.total_steps:,} steps)", file=sys.stderr)
-        started = time.perf_counter()
-        agent = train(
-            config, lambda: spec.make_agent(config.seed), spec.make_env, run_dir, resume=args.resume,
-            progress=sys.stderr.isatty() or args.progress, log=lambda line: print(line, file=sys.stderr),
-        )
+        wandb_run = None
+        if args.wandb:
+            import dataclasses
+
+            from mirl.leaderboards.wandb_sink import start_training_run
+            from mirl.paths import wandb_root
+
+            wandb_run = start_training_run(
+                wandb_root(), f"{spec.id}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}",
+                dataclasses.asdict(config),
+            )
+        try:
+            agent = train(
+                config, lambda: spec.make_agent(config.seed), spec.make_env, run_dir, resume=args.resume,
+                progress=sys.stderr.isatty() or args.progress, log=lambda line: print(line, file=sys.stderr),
+                wandb_run=wandb_run,
+            )
+        finally:
+            if wandb_run is not None:
+                wandb_run.finish()
         from mirl.ppo import load_state
 
         state = load_state(run_dir / "state.pt")["training"]

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--run-dir", help="where checkpoints go (default MIRL_HOME/runs/ID-seedN)")
     a.add_argument("--ship", action="store_true", help="write the final checkpoint and card into the family folder")
     a.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is no terminal")
+    a.add_argument("--wandb", action="store_true", help="also log training curves to W&B (offline unless logged in)")
 
     p = sub.add_parser("schema", help="print a JSON Schema (result, task, method, answer)")
     p.add_argument("which", nargs="?", default="result", choices=["result", "task", "method", "answer"])
