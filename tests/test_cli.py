@@ -66,7 +66,7 @@ def test_plugins_json(home, run_cli):
     assert proc.returncode == 0, proc.stderr
     plugins = {p["name"]: p for p in json.loads(proc.stdout)}
     assert {"smoke", "baselines"} <= set(plugins)
-    assert plugins["smoke"]["hooks"] == ["register_tasks"]
+    assert plugins["smoke"]["hooks"] == ["register_agents", "register_tasks"]
     assert plugins["smoke"]["module"] == "mirl.tasks.smoke"
     assert plugins["baselines"]["hooks"] == ["register_methods"]
     assert plugins["baselines"]["module"] == "mirl.plugins.baselines"
