@@ -22,12 +22,16 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 import torch
 
 from mirl.paths import mirl_home
+
+if TYPE_CHECKING:
+    from mirl.envs import VecEnv
+    from mirl.hooked import HookedAgent
 
 # Bump when what ``collect`` records changes meaning: it is part of every cache key.
 FORMAT_VERSION = 1
@@ -90,8 +94,8 @@ class _Column:
     In RAM, a rollout that fits one block is returned as a view of it; longer ones are copied into one array
     at the end, each block freed as soon as it is copied (peak ≈ the final array + one block). With a path,
     one block is reused: each time it fills up it is appended to a ``.npy`` file, and the result is
-    memory-mapped, so memory stays flat however long the rollout. Blocks of at least 4 MB also get
-    transparent huge pages from NumPy on Linux, which makes first-touch writes about twice as fast.
+    memory-mapped, so memory stays flat however long the rollout. (NumPy asks Linux for transparent huge
+    pages for allocations of 4 MB or more, which makes writing to fresh blocks markedly faster.)
     """
 
     def __init__(self, dtype: Any, path: Path | None = None):
@@ -180,8 +184,8 @@ def _device(agent: Any) -> torch.device:
 
 
 def collect(
-    agent: Any,
-    env: Any,
+    agent: HookedAgent,
+    env: VecEnv,
     episodes: int,
     hooks: Iterable[str] = (),
     seed: int = 0,
@@ -191,7 +195,8 @@ def collect(
     fwd: Iterable[tuple[str, Callable]] = (),
     out_dir: Path | None = None,
 ) -> Rollouts:
-    """Run ``agent`` in ``env`` until ``episodes`` episodes have finished (or ``max_steps`` env steps).
+    """Run ``agent`` in ``env`` until ``episodes`` episodes have finished, or for at most ``max_steps`` steps
+    of the vectorized env (``T``).
 
     The env is reset with ``seed``; actions are sampled from softmax(logits) with a torch Generator seeded
     with ``seed`` (argmax if ``greedy``). Per step: observation, action, logits, value, reward, done, the
@@ -222,7 +227,7 @@ def collect(
     num_envs = env.num_envs
     # Small per-step arrays go into lists (stacked at the end); obs and activations, which can be large,
     # into _Columns. The lists hold arrays that are fresh each step, or copies.
-    small: dict[str, list] = {name: [] for name in ("actions", "rewards", "dones", "starts")}
+    actions_steps, rewards_steps, dones_steps, starts_steps = [], [], [], []
     logits_steps: list[torch.Tensor] = []
     value_steps: list[torch.Tensor] = []
     label_steps: dict[str, list[np.ndarray]] = {}
@@ -236,6 +241,8 @@ def collect(
 
     edits = [*fwd, *[(h, recorder(c)) for h, c in act_cols.items()]]
     device = _device(agent)
+    on_cpu = device.type == "cpu"
+    recurrent = getattr(agent, "recurrent", False)
     generator = torch.Generator().manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     obs_col = _Column(obs.dtype, disk("", "obs"))
@@ -251,40 +258,47 @@ def collect(
             for name, value in env.labels().items():
                 label_steps.setdefault(name, []).append(np.array(value))  # a copy: it may be the env's own
             obs_col.append(obs)
-            x = torch.from_numpy(obs) if obs.flags.writeable else torch.from_numpy(obs.copy())
-            logits, value, state = agent.act(x.to(device), state, torch.from_numpy(starts).to(device))
+            x = torch.from_numpy(obs if obs.flags.writeable else obs.copy())
+            flags = torch.from_numpy(starts) if recurrent else None
+            if not on_cpu:
+                x, flags = x.to(device), None if flags is None else flags.to(device)
+            logits, value, state = agent.act(x, state, flags)
             if greedy:
-                actions = logits.argmax(-1).cpu()
+                actions = logits.argmax(-1)
             else:
-                probs = torch.softmax(logits.float(), -1).cpu()
-                actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            actions = actions.numpy()
+                probs = torch.softmax(logits.float(), -1)
+                actions = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1)
+            actions = actions.numpy() if on_cpu else actions.cpu().numpy()
             obs, reward, terminated, truncated, _ = env.step(actions)
             dones = np.logical_or(terminated, truncated)
             t += 1
-            for h, c in act_cols.items():
-                if c.n != t:
-                    raise RuntimeError(f"hook {h} fired {c.n} times in {t} steps; record hooks that fire once a step")
-            logits_steps.append(logits.float().cpu())
-            value_steps.append(value.reshape(num_envs).float().cpu())
-            small["actions"].append(actions)
-            small["rewards"].append(np.array(reward, dtype=np.float32))
-            small["dones"].append(dones)
-            small["starts"].append(starts)
+            logits_steps.append(logits)
+            value_steps.append(value)
+            actions_steps.append(actions)
+            rewards_steps.append(np.array(reward, dtype=np.float32))
+            dones_steps.append(dones)
+            starts_steps.append(starts)
             starts = dones
             if dones.any():
                 ended = np.flatnonzero(dones)
                 current[ended] = next_index + np.arange(len(ended))
                 next_index += len(ended)
-                if current.min() >= episodes:
+                if next_index > episodes and current.min() >= episodes:
                     break
             if max_steps is not None and t >= max_steps:
                 break
 
-    arrays = {name: np.stack(steps) for name, steps in small.items()}
-    arrays["actions"] = arrays["actions"].astype(np.int64, copy=False)
-    arrays["logits"] = torch.stack(logits_steps).numpy()
-    arrays["values"] = torch.stack(value_steps).numpy()
+    for h, c in act_cols.items():
+        if c.n != t:
+            raise RuntimeError(f"hook {h} fired {c.n} times in {t} steps; only hooks firing once a step are recordable")
+    arrays = {
+        "actions": np.stack(actions_steps).astype(np.int64, copy=False),
+        "rewards": np.stack(rewards_steps),
+        "dones": np.stack(dones_steps),
+        "starts": np.stack(starts_steps),
+    }
+    arrays["logits"] = torch.stack(logits_steps).float().cpu().numpy()
+    arrays["values"] = torch.stack(value_steps).reshape(t, num_envs).float().cpu().numpy()
     arrays["episode"] = _episode_index(arrays["starts"], episodes)
     labels = {name: np.stack(steps) for name, steps in label_steps.items()}
     if out_dir is not None:  # the small arrays, written once
@@ -382,8 +396,8 @@ def _load(folder: Path, key: RolloutKey, settings: dict) -> Rollouts | None:
 
 def cached_collect(
     key: RolloutKey,
-    agent: Any,
-    env_factory: Callable[[int], Any],
+    agent: HookedAgent,
+    env_factory: Callable[[int], VecEnv],
     episodes: int,
     hooks: Iterable[str] = (),
     *,

@@ -74,9 +74,21 @@ class BudgetedAgent:
         self._count(obs)
         return self._agent(obs)
 
-    def run_with_cache(self, obs: torch.Tensor, names: Any = None, detach: bool = True):
+    def run_with_cache(self, obs: torch.Tensor, names: Any = None, detach: bool = True, **forward_kwargs):
         self._count(obs)
-        return self._agent.run_with_cache(obs, names=names, detach=detach)
+        return self._agent.run_with_cache(obs, names=names, detach=detach, **forward_kwargs)
+
+    @property
+    def recurrent(self) -> bool:
+        return self._agent.recurrent
+
+    def initial_state(self, batch_size: int):
+        return self._agent.initial_state(batch_size)
+
+    def act(self, obs: torch.Tensor, state: Any = None, starts: Any = None):
+        """One counted environment step of the agent (see ``HookedAgent.act``); what rollouts call."""
+        self._count(obs)
+        return self._agent.act(obs, state, starts)
 
     def hooks(self, fwd=()):
         return self._agent.hooks(fwd)

@@ -23,9 +23,10 @@ def _pinned_by_tasks() -> dict[str, dict[str, str]]:
 def list_agents(args) -> int:
     entries = []
     for spec in get_agents():
-        card = spec.read_card()
+        shipped = spec.card_path.exists()
+        card = spec.read_card() if shipped else {}
         entries.append({
-            "id": spec.id, "family": spec.family, "sha256": card.get("sha256"),
+            "id": spec.id, "family": spec.family, "shipped": shipped, "sha256": card.get("sha256"),
             "parameters": card.get("parameters"), "steps": card.get("steps"),
             "metrics": card.get("metrics", {}), "checkpoint": str(spec.checkpoint_path),
         })
@@ -33,6 +34,9 @@ def list_agents(args) -> int:
         print(json.dumps(entries, indent=2))
         return 0
     for e in entries:
+        if not e["shipped"]:
+            print(f"{e['id']:<16} {e['family']:<10} not shipped yet (`mirl agents train {e['family']}`)")
+            continue
         metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in e["metrics"].items())
         print(f"{e['id']:<16} {e['family']:<10} {e['sha256'][:12]}  {e['parameters']:>9,} params  "
               f"{e['steps']:>10,} steps  {metrics}")
@@ -45,6 +49,9 @@ def verify_agents(args) -> int:
     pinned = _pinned_by_tasks()
     problems = []
     for spec in get_agents():
+        if not spec.card_path.exists() and not spec.checkpoint_path.exists() and spec.id not in pinned:
+            print(f"--  {spec.id}  not shipped yet; no task uses it")
+            continue
         found = verify(spec, pinned.get(spec.id, {}))
         problems += found
         if not found:
