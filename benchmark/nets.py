@@ -120,11 +120,29 @@ class ImpalaEncoder(nn.Module):
         return self.hook_out(F.relu(x))
 
 
-class ImpalaCNN(HookedAgent):
-    """The IMPALA CNN (Espeholt et al. 2018) as in CleanRL's ``ppo_procgen.py``.
+class PixelAgent(HookedAgent):
+    """A pixel encoder (any module with ``out_shape``) under the shared dense layer and heads.
 
     obs [batch, C, H, W] (uint8 frames are scaled by 1/255) → (logits [batch, A], value [batch]).
     """
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, encoder: nn.Module, hidden: int):
+        super().__init__()
+        self.obs_shape = tuple(obs_shape)
+        self.hook_obs = HookPoint(self.obs_shape)  # [batch, 3, 64, 64] as floats in [0, 1]
+        self.encoder = encoder
+        self.dense = Dense(math.prod(encoder.out_shape), hidden)
+        self.policy = PolicyHead(hidden, num_actions)
+        self.value = ValueHead(hidden)
+        self.setup_hooks()
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.dense(self.encoder(self.hook_obs(_as_float(obs, 255.0))))
+        return self.policy(h), self.value(h).squeeze(-1)
+
+
+class ImpalaCNN(PixelAgent):
+    """The IMPALA CNN (Espeholt et al. 2018) as in CleanRL's ``ppo_procgen.py``."""
 
     def __init__(
         self,
@@ -133,18 +151,7 @@ class ImpalaCNN(HookedAgent):
         channels: Sequence[int] = (16, 32, 32),
         hidden: int = 256,
     ):
-        super().__init__()
-        self.obs_shape = tuple(obs_shape)
-        self.hook_obs = HookPoint(self.obs_shape)  # [batch, 3, 64, 64] as floats in [0, 1]
-        self.encoder = ImpalaEncoder(self.obs_shape, channels)
-        self.dense = Dense(math.prod(self.encoder.out_shape), hidden)
-        self.policy = PolicyHead(hidden, num_actions)
-        self.value = ValueHead(hidden)
-        self.setup_hooks()
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.dense(self.encoder(self.hook_obs(_as_float(obs, 255.0))))
-        return self.policy(h), self.value(h).squeeze(-1)
+        super().__init__(obs_shape, num_actions, ImpalaEncoder(tuple(obs_shape), channels), hidden)
 
 
 # --- strided CNN for pixels ------------------------------------------------------------------------------
@@ -177,12 +184,9 @@ class StridedEncoder(nn.Module):
         return self.conv2(self.conv1(self.conv0(x)))
 
 
-class StridedCNN(HookedAgent):
+class StridedCNN(PixelAgent):
     """A 3-layer strided CNN (Mnih et al. 2015's shape, narrower): ~40× cheaper than the IMPALA CNN on 64×64
-    frames, which is what makes training on 2 CPU cores take hours rather than days.
-
-    obs [batch, C, H, W] (uint8 frames are scaled by 1/255) → (logits [batch, A], value [batch]).
-    """
+    frames, which is what makes training on 2 CPU cores take hours rather than days."""
 
     def __init__(
         self,
@@ -191,18 +195,7 @@ class StridedCNN(HookedAgent):
         channels: Sequence[int] = (32, 64, 64),
         hidden: int = 256,
     ):
-        super().__init__()
-        self.obs_shape = tuple(obs_shape)
-        self.hook_obs = HookPoint(self.obs_shape)  # [batch, 3, 64, 64] as floats in [0, 1]
-        self.encoder = StridedEncoder(self.obs_shape, channels)
-        self.dense = Dense(math.prod(self.encoder.out_shape), hidden)
-        self.policy = PolicyHead(hidden, num_actions)
-        self.value = ValueHead(hidden)
-        self.setup_hooks()
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.dense(self.encoder(self.hook_obs(_as_float(obs, 255.0))))
-        return self.policy(h), self.value(h).squeeze(-1)
+        super().__init__(obs_shape, num_actions, StridedEncoder(tuple(obs_shape), channels), hidden)
 
 
 # --- grid CNN ------------------------------------------------------------------------------------------
