@@ -104,13 +104,15 @@ class EditHooks:
 
 @dataclass
 class EpisodeOutcomes:
-    """Per-episode results of ``run_episodes``, in the order episodes finished."""
+    """Per-episode results of ``run_episodes``, indexed by episode in start order."""
 
     returns: np.ndarray
     lengths: np.ndarray
     terminated: np.ndarray
     final_labels: dict[str, np.ndarray] = field(default_factory=dict)
     """``env.labels()`` at each episode's last acting step."""
+    final_info: dict[str, np.ndarray] = field(default_factory=dict)
+    """The step ``info`` arrays (e.g. an outcome class) at the step each episode ended."""
 
 
 @torch.no_grad()
@@ -118,16 +120,26 @@ def run_episodes(
     agent: Any, env: Any, episodes: int, edits: list[Edit] = (), seed: int = 0, greedy: bool = True,
     max_steps: int = 100_000,
 ) -> EpisodeOutcomes:
-    """Play ``episodes`` seeded episodes with ``edits`` applied at every forward pass (or at their steps)."""
+    """Play ``episodes`` seeded episodes with ``edits`` applied at every forward pass (or at their steps).
+
+    Episodes are numbered in the order they start (ties by env index) and the first ``episodes`` are kept,
+    as in ``mirl.rollouts.collect``: keeping the first to *finish* would over-represent short episodes.
+    """
     hooks = EditHooks(list(edits), seed=seed)
     generator = torch.Generator().manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     n = env.num_envs
     state = agent.initial_state(n) if getattr(agent, "recurrent", False) else None
     starts = np.ones(n, dtype=bool)
+    index = np.arange(n)  # the episode each env is playing
+    next_index = n
     episode_steps = np.zeros(n, dtype=np.int64)
     running = np.zeros(n)
-    returns, lengths, terminated_list, finals = [], [], [], []
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    terminated_at = np.zeros(episodes, dtype=bool)
+    finished = np.zeros(episodes, dtype=bool)
+    finals: list[dict] = [{} for _ in range(episodes)]
     with agent.hooks(hooks.fwd()):
         for _ in range(max_steps):
             labels = env.labels()
@@ -137,20 +149,27 @@ def run_episodes(
                 actions = logits.argmax(-1)
             else:
                 actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
-            obs, reward, terminated, truncated, _ = env.step(actions.numpy())
+            obs, reward, terminated, truncated, info = env.step(actions.numpy())
             running += reward
             episode_steps += 1
             done = np.asarray(terminated) | np.asarray(truncated)
             for i in np.flatnonzero(done):
-                if len(returns) < episodes:
-                    returns.append(running[i])
-                    lengths.append(episode_steps[i])
-                    terminated_list.append(bool(terminated[i]))
-                    finals.append({k: v[i] for k, v in labels.items()})
+                k = index[i]
+                if k < episodes:
+                    returns[k], lengths[k], terminated_at[k], finished[k] = running[i], episode_steps[i], terminated[i], True
+                    finals[k] = {"labels": {key: v[i] for key, v in labels.items()},
+                                 "info": {key: v[i] for key, v in info.items() if isinstance(v, np.ndarray)}}
+                index[i] = next_index
+                next_index += 1
             running[done] = 0.0
             episode_steps[done] = 0
             starts = done
-            if len(returns) >= episodes:
+            if finished.all():
                 break
-    final_labels = {k: np.array([f[k] for f in finals]) for k in (finals[0] if finals else {})}
-    return EpisodeOutcomes(np.array(returns), np.array(lengths), np.array(terminated_list), final_labels)
+    if not finished.all():
+        raise RuntimeError(f"only {int(finished.sum())} of {episodes} episodes ended within {max_steps} steps")
+
+    def stack(part: str) -> dict[str, np.ndarray]:
+        return {key: np.array([f[part][key] for f in finals]) for key in finals[0].get(part, {})}
+
+    return EpisodeOutcomes(returns, lengths, terminated_at, stack("labels"), stack("info"))
