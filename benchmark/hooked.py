@@ -69,14 +69,17 @@ class HookedAgent(nn.Module):
             return logits, value, None
         if state is None:
             state = self.initial_state(obs.shape[0])
-        elif starts is not None and bool(starts.any()):
-            fresh = self.initial_state(obs.shape[0])
-            keep = (~starts.bool()).to(obs.dtype)
-            state = tuple(
-                s * keep.view(-1, *([1] * (s.ndim - 1))) + f * (1 - keep).view(-1, *([1] * (s.ndim - 1)))
-                for s, f in zip(state, fresh)
-            )
+        elif starts is not None:
+            state = self.reset_rows(state, starts)
         return self(obs, state)
+
+    def reset_rows(self, state: tuple[torch.Tensor, ...], starts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``state`` with the rows of envs whose episode starts (``starts`` [B] bool) set to the initial state."""
+        if not bool(starts.any()):
+            return state
+        fresh = self.initial_state(starts.shape[0])
+        keep = ~starts.bool()
+        return tuple(torch.where(keep.view(-1, *([1] * (s.ndim - 1))), s, f) for s, f in zip(state, fresh))
 
     def setup_hooks(self) -> None:
         self._hook_points: dict[str, HookPoint] = {}

@@ -280,7 +280,7 @@ def train(
             for t in range(T):
                 if recurrent and t % bptt == 0:
                     starts_t = torch.from_numpy(state.next_starts)
-                    segment_states.append(_reset_rows(agent, state.agent_state, starts_t))
+                    segment_states.append(tuple(x.clone() for x in agent.reset_rows(state.agent_state, starts_t)))
                 b_obs[t] = state.next_obs
                 b_starts[t] = state.next_starts
                 logits, value, state.agent_state = agent.act(
@@ -395,18 +395,6 @@ def train(
             break
     bar(state.global_step, 0.0, force=True)
     return agent
-
-
-def _reset_rows(agent: nn.Module, agent_state: tuple, starts: torch.Tensor) -> tuple:
-    """The state a segment starts from, with rows of starting episodes reset (what ``act`` will use)."""
-    if not bool(starts.any()):
-        return tuple(x.clone() for x in agent_state)
-    fresh = agent.initial_state(starts.shape[0])
-    keep = (~starts).float()
-    return tuple(
-        s * keep.view(-1, *([1] * (s.ndim - 1))) + f * (1 - keep).view(-1, *([1] * (s.ndim - 1)))
-        for s, f in zip(agent_state, fresh)
-    )
 
 
 def _ppo_step(config, optimizer, params, logits, values, actions, old_logprobs, old_values, advantages, returns):
