@@ -67,9 +67,11 @@ def sha256_file(path: Path) -> str:
 
 
 def write_checkpoint_and_card(
-    spec: AgentSpec, agent: Any, config: Any, out_dir: Path, wall_seconds: float, steps: int
+    spec: AgentSpec, agent: Any, config: Any, out_dir: Path, wall_seconds: float, steps: int,
+    notes: list[str] = (),
 ) -> dict:
-    """Save the weights and a card describing them into ``out_dir``; returns the card."""
+    """Save the weights and a card describing them into ``out_dir``; returns the card. ``notes`` are added to
+    the spec's own (e.g. that the agent is an interim snapshot of an unfinished run)."""
     import torch
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,7 @@ def write_checkpoint_and_card(
         "sha256": sha256_file(path),
         "bytes": size,
         **facts,
-        "notes": spec.notes,
+        "notes": [*notes, *spec.notes],
     }
     (out_dir / spec.card).write_text(json.dumps(card, indent=2) + "\n")
     return card

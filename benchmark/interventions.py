@@ -113,19 +113,33 @@ class EpisodeOutcomes:
     """``env.labels()`` at each episode's last acting step."""
     final_info: dict[str, np.ndarray] = field(default_factory=dict)
     """The step ``info`` arrays (e.g. an outcome class) at the step each episode ended."""
+    first_labels: dict[str, np.ndarray] = field(default_factory=dict)
+    """``env.labels()`` at each episode's first step."""
+    summaries: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per hook in ``summarise``: the mean activation [episodes, *hook_shape] (float32) over each episode's first
+    ``summary_steps`` steps (all of them if it is shorter), as the rest of the network saw it (after edits)."""
 
 
 @torch.no_grad()
 def run_episodes(
     agent: Any, env: Any, episodes: int, edits: list[Edit] = (), seed: int = 0, greedy: bool = True,
-    max_steps: int = 100_000,
+    max_steps: int = 100_000, summarise: Any = (), summary_steps: int = 1,
 ) -> EpisodeOutcomes:
     """Play ``episodes`` seeded episodes with ``edits`` applied at every forward pass (or at their steps).
 
     Episodes are numbered in the order they start (ties by env index) and the first ``episodes`` are kept,
     as in ``mirl.rollouts.collect``: keeping the first to *finish* would over-represent short episodes.
+    ``summarise`` names hook points whose activations are averaged over each episode's first
+    ``summary_steps`` steps (what a predictor of the episode's outcome may look at).
     """
+    if summary_steps < 1:
+        raise ValueError(f"summary_steps must be at least 1, got {summary_steps}")
     hooks = EditHooks(list(edits), seed=seed)
+    summarise = list(dict.fromkeys(summarise))
+    known = agent.hook_points() if summarise else {}
+    unknown = [h for h in summarise if h not in known]
+    if unknown:
+        raise KeyError(f"unknown hook point(s) {unknown}; this agent has {sorted(known)}")
     generator = torch.Generator().manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     n = env.num_envs
@@ -140,9 +154,23 @@ def run_episodes(
     terminated_at = np.zeros(episodes, dtype=bool)
     finished = np.zeros(episodes, dtype=bool)
     finals: list[dict] = [{} for _ in range(episodes)]
-    with agent.hooks(hooks.fwd()):
+    firsts: list[dict] = [{} for _ in range(episodes)]
+    sums = {h: torch.zeros((n, *known[h])) for h in summarise}  # per env: the running sum this episode
+    summaries = {h: np.zeros((episodes, *known[h]), dtype=np.float32) for h in summarise}
+
+    def recorder(hook: str):
+        def record(act: torch.Tensor, _name: str) -> None:
+            rows = torch.from_numpy(episode_steps < summary_steps)
+            sums[hook][rows] += act.detach().float()[rows]
+
+        return record
+
+    with agent.hooks([*hooks.fwd(), *((h, recorder(h)) for h in summarise)]):
         for _ in range(max_steps):
             labels = env.labels()
+            for i in np.flatnonzero(starts):
+                if index[i] < episodes:
+                    firsts[index[i]] = {key: v[i] for key, v in labels.items()}
             hooks.episode_steps = episode_steps
             logits, _, state = agent.act(torch.from_numpy(obs), state, torch.from_numpy(starts))
             if greedy:
@@ -159,6 +187,10 @@ def run_episodes(
                     returns[k], lengths[k], terminated_at[k], finished[k] = running[i], episode_steps[i], terminated[i], True
                     finals[k] = {"labels": {key: v[i] for key, v in labels.items()},
                                  "info": {key: v[i] for key, v in info.items() if isinstance(v, np.ndarray)}}
+                    for h in summarise:
+                        summaries[h][k] = (sums[h][i] / min(int(episode_steps[i]), summary_steps)).numpy()
+                for h in summarise:
+                    sums[h][i] = 0.0
                 index[i] = next_index
                 next_index += 1
             running[done] = 0.0
@@ -172,4 +204,5 @@ def run_episodes(
     def stack(part: str) -> dict[str, np.ndarray]:
         return {key: np.array([f[part][key] for f in finals]) for key in finals[0].get(part, {})}
 
-    return EpisodeOutcomes(returns, lengths, terminated_at, stack("labels"), stack("info"))
+    first = {key: np.array([f[key] for f in firsts]) for key in firsts[0]}
+    return EpisodeOutcomes(returns, lengths, terminated_at, stack("labels"), stack("info"), first, summaries)

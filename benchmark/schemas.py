@@ -109,6 +109,11 @@ class TaskSpec(_Model):
         description="Hook points a method may use, with per-example activation shapes (no batch dim)"
     )
     target: str = Field(description="The variable, unit set or behaviour the answer is about")
+    unit_level: Literal["element", "channel"] = Field(
+        default="element",
+        description="What a unit_scores answer scores: every activation element (shape = the hook's), or every "
+        "channel (shape [C], the hook's first dimension)",
+    )
     output_dim: int | None = Field(
         default=None, description="Decoder outputs a readout or prediction must have (e.g. number of classes)"
     )

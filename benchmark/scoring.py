@@ -56,6 +56,13 @@ def macro_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def balanced_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``labels`` (a constant guess scores 1/classes)."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    classes = np.unique(labels)
+    return float(np.mean([(predictions[labels == c] == c).mean() for c in classes]))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)

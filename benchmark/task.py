@@ -287,8 +287,11 @@ def validate_answer(spec: TaskSpec, answer: Any) -> Any:
             raise InvalidAnswerError(f"unit scores are missing hook point(s) {missing}")
         for hook, s in parsed.scores.items():
             shape = _check_hook(spec, hook)
+            if spec.unit_level == "channel":
+                shape = shape[:1]  # one score per channel
             if tuple(s.shape) != shape:
-                raise InvalidAnswerError(f"scores[{hook!r}] has shape {list(s.shape)}, expected {list(shape)}")
+                per = " (one score per channel)" if spec.unit_level == "channel" else ""
+                raise InvalidAnswerError(f"scores[{hook!r}] has shape {list(s.shape)}, expected {list(shape)}{per}")
     elif isinstance(parsed, Intervention):
         for i, edit in enumerate(parsed.edits):
             _check_edit(spec, i, edit)

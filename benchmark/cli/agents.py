@@ -124,5 +124,43 @@ def train_agents(args) -> int:
     return 0
 
 
+def ship_agents(args) -> int:
+    """Ship a run's current weights without training: the final agent of a finished run, or (``--unfinished``)
+    an interim one whose card says at which step of how many it was taken."""
+    from mirl.agents import write_checkpoint_and_card
+    from mirl.ppo import PPOConfig, load_state
+
+    specs = [s for s in get_agents() if s.family == args.family and (args.agent is None or s.id == args.agent)]
+    if not specs:
+        families = sorted({s.family for s in get_agents()})
+        raise MirlError(f"no agent to ship for family {args.family!r}; families with agents: {families}")
+    for spec in specs:
+        seed = spec.config.seed if args.seed is None else args.seed
+        run_dir = Path(args.run_dir) if args.run_dir else mirl_home() / "runs" / f"{spec.id}-seed{seed}"
+        saved = load_state(run_dir / "state.pt")
+        config = PPOConfig.from_dict(saved["config"])
+        state = saved["training"]
+        notes = []
+        if state.update < config.num_updates:
+            if not args.unfinished:
+                raise MirlError(
+                    f"run {run_dir} is at step {state.global_step:,} of {config.total_steps:,}; finish it with "
+                    f"`mirl agents train {spec.family} --resume`, or pass --unfinished to ship an interim agent"
+                )
+            notes.append(
+                f"interim agent: the weights at step {state.global_step:,} of a {config.total_steps:,}-step run "
+                f"that was still training; the final agent replaces it (and the tasks' pinned sha256)"
+            )
+        agent = spec.build()
+        agent.load_state_dict(saved["agent"])
+        agent.eval()
+        card = write_checkpoint_and_card(spec, agent, config, spec.folder, state.wall_seconds, state.global_step, notes)
+        print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
+        print(f"shipped into {spec.folder}; now pin sha256 {card['sha256']} in the family's task specs "
+              "and bump their versions if scores can move", file=sys.stderr)
+    return 0
+
+
 def main(args) -> int:
-    return {"list": list_agents, "verify": verify_agents, "train": train_agents}[args.agents_command](args)
+    commands = {"list": list_agents, "verify": verify_agents, "train": train_agents, "ship": ship_agents}
+    return commands[args.agents_command](args)

@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--ship", action="store_true", help="write the final checkpoint and card into the family folder")
     a.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is no terminal")
     a.add_argument("--wandb", action="store_true", help="also log training curves to W&B (offline unless logged in)")
+    a = agents.add_parser("ship", help="write a training run's checkpoint and card into the family folder")
+    a.add_argument("family", help="task family, e.g. coinrun")
+    a.add_argument("--agent", help="only this agent id")
+    a.add_argument("--seed", type=int, help="the run's training seed (default: the agent's config)")
+    a.add_argument("--run-dir", help="the run to ship (default MIRL_HOME/runs/ID-seedN)")
+    a.add_argument("--unfinished", action="store_true",
+                   help="ship a run that has not reached its total steps; the card says so (an interim agent)")
 
     p = sub.add_parser("schema", help="print a JSON Schema (result, task, method, answer)")
     p.add_argument("which", nargs="?", default="result", choices=["result", "task", "method", "answer"])

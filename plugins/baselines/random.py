@@ -22,7 +22,8 @@ class RandomMethod(Method):
         hooks = view.hook_points
         kind = view.answer_kind
         if kind == "unit_scores":
-            return UnitScores(scores={h: rng.random(shape) for h, shape in hooks.items()})
+            per_channel = view.spec.unit_level == "channel"
+            return UnitScores(scores={h: rng.random(shape[:1] if per_channel else shape) for h, shape in hooks.items()})
         hook = sorted(hooks)[rng.integers(len(hooks))]
         shape = hooks[hook]
         if kind == "intervention":

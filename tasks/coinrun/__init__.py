@@ -1,6 +1,14 @@
-"""Task family `coinrun` (in progress): procgen CoinRun and its agent `coinrun-ppo`."""
+"""Task family `coinrun`: procgen CoinRun, its agent `coinrun-ppo` and four tasks (see README.md)."""
 
 from mirl import hookimpl
+
+
+@hookimpl
+def register_tasks(register):
+    from .tasks import TASKS
+
+    for task in TASKS:
+        register(task)
 
 
 @hookimpl

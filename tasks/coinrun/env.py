@@ -61,6 +61,8 @@ class CoinRunVecEnv:
       of the level) is ended at the next step (action −1 replaces the agent's action), outcome "end".
     - ``track_outcomes`` (default: on with either of the above; ``False`` keeps only the coin edits):
       ``info["outcome"]`` names how each episode that ended at a step ended (``OUTCOMES``).
+    - ``max_episode_steps`` (with ``track_outcomes``): episodes are cut at this many steps, outcome "timeout",
+      instead of procgen's 1,000 (scorers use it so that a crippled agent cannot stall a run).
 
     With any of them, ``labels()`` adds exact agent and coin positions read from the states (one state read per
     env and call, ~0.08 ms each), and ``get_state()`` adds the placer's generator and pending early ends.
@@ -87,6 +89,7 @@ class CoinRunVecEnv:
         coin_placer: CoinPlacer | None = None,
         end_at_original_column: bool = False,
         track_outcomes: bool | None = None,
+        max_episode_steps: int = TIMEOUT,
     ):
         self.num_envs = num_envs
         self.seed = seed
@@ -105,6 +108,11 @@ class CoinRunVecEnv:
         self.track_outcomes = bool(
             track_outcomes if track_outcomes is not None else coin_placer is not None or end_at_original_column
         )
+        if not 1 <= max_episode_steps <= TIMEOUT:
+            raise ValueError(f"max_episode_steps must be between 1 and {TIMEOUT} (procgen's own limit), got {max_episode_steps}")
+        if max_episode_steps < TIMEOUT and not self.track_outcomes:
+            raise ValueError("max_episode_steps below procgen's limit needs track_outcomes (it ends episodes itself)")
+        self.max_episode_steps = max_episode_steps
         self.tracking = coin_placer is not None or self.track_outcomes  # state-read labels, coin bookkeeping
         self._probe = None
 
@@ -149,7 +157,8 @@ class CoinRunVecEnv:
         """``level_seed``; when tracking, also exact positions read from the state (world units, 1 = one cell,
         y up): ``agent_x/agent_y`` (centre), ``coin_x/coin_y`` (the coin's cell, where it was moved),
         ``original_coin_x`` (the level's end column), ``coin_dx/coin_dy`` (coin cell centre − agent centre)
-        and ``coin_visible`` (that centre lies inside the agent's 13×13-cell view)."""
+        ``coin_visible`` (that centre lies inside the agent's 13×13-cell view) and ``saws`` (buzzsaws in the
+        level at the episode's start)."""
         info = self._env.get_info()
         labels = {"level_seed": np.array([i["level_seed"] for i in info], dtype=np.int64)}
         if not self.tracking:
@@ -164,7 +173,7 @@ class CoinRunVecEnv:
             self._labels = {
                 "agent_x": agent[:, 0], "agent_y": agent[:, 1], "coin_x": self._coin[:, 0].copy(),
                 "coin_y": self._coin[:, 1].copy(), "original_coin_x": self._original_x.copy(), "coin_dx": dx,
-                "coin_dy": dy, "coin_visible": (np.abs(dx) < half) & (np.abs(dy) < half),
+                "coin_dy": dy, "coin_visible": (np.abs(dx) < half) & (np.abs(dy) < half), "saws": self._saws.copy(),
             }
         return {**labels, **{k: v.copy() for k, v in self._labels.items()}}
 
@@ -197,6 +206,7 @@ class CoinRunVecEnv:
                     raise ValueError(f"state of env {i} has {len(coins)} coin cells, expected 1")
                 self._coin[i] = coins[0]
                 self._original_x[i] = end_column(p.grid)
+                self._saws[i] = count_saws(p)
                 self._snapshot[i] = bytes(raw)
                 self._due[i] = self._next_due(i, p.agent_x)
 
@@ -221,6 +231,7 @@ class CoinRunVecEnv:
         self._rng = rng
         self._original_x = np.zeros(n, dtype=np.int64)
         self._coin = np.zeros((n, 2), dtype=np.int64)
+        self._saws = np.zeros(n, dtype=np.int64)
         self._end_pending = np.zeros(n, dtype=bool)
         self._snapshot: list[bytes] = [b""] * n
         self._age = np.zeros(n, dtype=np.int64)  # acts since the snapshot
@@ -250,6 +261,7 @@ class CoinRunVecEnv:
             raise ValueError(f"env {i} started an episode with {len(coins)} coin cells, expected 1")
         coin = coins[0]
         self._original_x[i] = coin[0]
+        self._saws[i] = count_saws(p)
         edited = False
         if self.coin_placer is not None:
             target = self.coin_placer(p, self._rng)
@@ -275,7 +287,9 @@ class CoinRunVecEnv:
 
     def _tracked_step(self, actions: np.ndarray):
         acts = np.array(actions, dtype=np.int32)
-        forced = self._end_pending.copy()
+        # at procgen's own limit procgen ends the episode itself (after a real last step), as in stock play
+        cut = (self.episode_steps >= self.max_episode_steps - 1) & (self.max_episode_steps < TIMEOUT)
+        forced = self._end_pending | cut
         acts[forced] = -1  # procgen resets an env given action −1 (reward 0, first=True)
         self._env.act(acts)
         reward, obs, first = self._env.observe()  # reward and first from before any edit (pitfall 2)
@@ -286,7 +300,7 @@ class CoinRunVecEnv:
         self._labels = None
         self.episode_steps += 1
         done = np.asarray(first, dtype=bool)
-        truncated = done & ((self.episode_steps >= TIMEOUT) | forced)
+        truncated = done & ((self.episode_steps >= self.max_episode_steps) | forced)
         terminated = done & ~truncated
         completed = np.array([bool(i.get("prev_level_complete", 0)) for i in infos]) & done
         info = {"level_complete": completed}
@@ -295,9 +309,9 @@ class CoinRunVecEnv:
             for i in np.flatnonzero(done):
                 if completed[i]:
                     outcome[i] = "coin"
-                elif forced[i]:
+                elif self._end_pending[i]:
                     outcome[i] = "end"
-                elif self.episode_steps[i] >= TIMEOUT:
+                elif self.episode_steps[i] >= self.max_episode_steps:
                     outcome[i] = "timeout"
                 else:
                     outcome[i] = self._death_cause(i)
@@ -371,6 +385,10 @@ def _gc_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+def count_saws(parsed: CoinRunState) -> int:
+    return int(np.sum(parsed.entity_records[1:, ENTITY_FIELDS.index("type")] == SAW))
 
 
 def only_hazard(state: bytes, cause: str) -> bytes:
