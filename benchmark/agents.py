@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from mirl.errors import MirlError
 
 MAX_CHECKPOINT_BYTES = 5 * 1024 * 1024
@@ -68,7 +70,7 @@ def sha256_file(path: Path) -> str:
 
 def write_checkpoint_and_card(
     spec: AgentSpec, agent: Any, config: Any, out_dir: Path, wall_seconds: float, steps: int,
-    notes: list[str] = (),
+    notes: list[str] = (), training_checkpoints: list[dict] = (),
 ) -> dict:
     """Save the weights and a card describing them into ``out_dir``; returns the card. ``notes`` are added to
     the spec's own (e.g. that the agent is an interim snapshot of an unfinished run)."""
@@ -101,9 +103,56 @@ def write_checkpoint_and_card(
         "bytes": size,
         **facts,
         "notes": [*notes, *spec.notes],
+        **({"training_checkpoints": list(training_checkpoints)} if training_checkpoints else {}),
     }
     (out_dir / spec.card).write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def training_checkpoints_dir(spec: AgentSpec) -> Path:
+    """Where a shipped agent's training checkpoints live: ``<family>/<agent id>-checkpoints/``."""
+    return spec.folder / f"{spec.id}-checkpoints"
+
+
+def ship_training_checkpoints(spec: AgentSpec, snapshot_dir: Path, keep: int = 10) -> list[dict]:
+    """Copy up to ``keep`` of a run's weight snapshots (evenly spread, the last one included) into the family
+    folder as float16 state dicts (half the bytes; for training-dynamics studies, not for scoring).
+    Returns their card entries: step, file, sha256."""
+    import torch
+
+    snapshots = sorted(snapshot_dir.glob("step*.pt"))
+    if len(snapshots) > keep:
+        picks = np.unique(np.linspace(0, len(snapshots) - 1, keep).round().astype(int))
+        snapshots = [snapshots[i] for i in picks]
+    out = training_checkpoints_dir(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("step*.pt"):
+        old.unlink()
+    entries = []
+    for path in snapshots:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+        half = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+        target = out / path.name
+        torch.save(half, target)
+        entries.append({"step": int(path.stem.removeprefix("step")), "file": f"{out.name}/{path.name}",
+                        "sha256": sha256_file(target)})
+    return entries
+
+
+def load_training_checkpoint(spec: AgentSpec, step: int) -> Any:
+    """The agent at a shipped training checkpoint (float16 weights cast back to float32), in eval mode."""
+    import torch
+
+    entries = {e["step"]: e for e in spec.read_card().get("training_checkpoints", [])}
+    if step not in entries:
+        raise MirlError(f"{spec.id} ships no training checkpoint at step {step}; it has {sorted(entries)}")
+    path = spec.folder / entries[step]["file"]
+    if sha256_file(path) != entries[step]["sha256"]:
+        raise MirlError(f"{path.name}'s sha256 differs from {spec.id}'s card; restore the shipped file")
+    agent = spec.build()
+    weights = torch.load(path, map_location="cpu", weights_only=True)
+    agent.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+    return agent.eval()
 
 
 def verify(spec: AgentSpec, pinned: dict[str, str]) -> list[str]:

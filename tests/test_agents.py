@@ -47,3 +47,40 @@ def test_train_for_an_unknown_family_is_a_one_line_error(capsys):
     assert main(["agents", "train", "nosuchfamily"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "mirl: error: no agent to train for family 'nosuchfamily'; families with agents: ['coinrun', 'smoke']"
+
+
+def test_ship_an_interim_agent_with_training_checkpoints_then_recard(tmp_path, mirl_plugin, capsys):
+    """`mirl agents ship` refuses an unfinished run unless told; the card says the agent is interim and lists
+    float16 training checkpoints that load back; `mirl agents card` re-measures without touching the weights."""
+    import torch
+
+    from mirl.agents import load_training_checkpoint, sha256_file
+    from mirl.ppo import train
+
+    shipped = get_agents().get("smoke-ppo")
+    config = dataclasses.replace(shipped.config, total_steps=shipped.config.num_envs * shipped.config.num_steps * 8,
+                                 checkpoints=4)
+    copy = dataclasses.replace(shipped, id="smoke-copy", family="smokecopy", folder=tmp_path / "family", config=config)
+    copy.folder.mkdir()
+
+    @hookimpl
+    def register_agents(register):
+        register(copy)
+
+    mirl_plugin(types.SimpleNamespace(__name__="copy", register_agents=register_agents), name="copy")
+    run = tmp_path / "run"
+    train(config, lambda: copy.make_agent(0), copy.make_env, run, stop_after_updates=4)
+    assert main(["agents", "ship", "smokecopy", "--run-dir", str(run)]) == 2
+    assert "pass --unfinished to ship an interim agent" in capsys.readouterr().err
+    assert main(["agents", "ship", "smokecopy", "--run-dir", str(run), "--unfinished"]) == 0
+    card = copy.read_card()
+    assert card["steps"] == 4 * config.num_envs * config.num_steps and card["notes"][0].startswith("interim agent")
+    assert [e["step"] for e in card["training_checkpoints"]] == [2 * 2048, 4 * 2048]
+    snapshot = torch.load(run / "checkpoints" / "step0000008192.pt", weights_only=True)
+    loaded = load_training_checkpoint(copy, 8192).state_dict()
+    for name, weights in snapshot.items():
+        torch.testing.assert_close(loaded[name], weights, atol=1e-2, rtol=1e-3)
+    before = sha256_file(copy.checkpoint_path)
+    (copy.card_path).write_text(json.dumps({**card, "metrics": {}}))
+    assert main(["agents", "card", "smokecopy"]) == 0
+    assert copy.read_card()["metrics"] == card["metrics"] and sha256_file(copy.checkpoint_path) == before

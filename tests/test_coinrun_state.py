@@ -276,6 +276,16 @@ def test_a_coinless_episode_times_out():
     assert step == TIMEOUT and truncated[0] and info["outcome"][0] == "timeout" and reward[0] == 0
 
 
+def test_episodes_can_be_cut_short_as_timeouts():
+    env = CoinRunVecEnv(2, start_level=0, num_levels=1, track_outcomes=True, max_episode_steps=30)
+    env.reset(seed=0)
+    for step in range(1, 31):
+        _, reward, terminated, truncated, info = env.step(np.array([NOOP, NOOP]))
+    assert truncated.all() and not terminated.any() and list(info["outcome"]) == ["timeout", "timeout"]
+    with pytest.raises(ValueError, match="needs track_outcomes"):
+        CoinRunVecEnv(1, max_episode_steps=30)
+
+
 def test_labels_place_the_coin_relative_to_the_agent():
     env = CoinRunVecEnv(2, seed=0, coin_placer=S.random_standing_cell)
     env.reset()
@@ -283,13 +293,15 @@ def test_labels_place_the_coin_relative_to_the_agent():
         env.step(np.array([RIGHT, RIGHT_UP]))
     labels = env.labels()
     assert set(labels) == {"level_seed", "agent_x", "agent_y", "coin_x", "coin_y", "original_coin_x", "coin_dx",
-                           "coin_dy", "coin_visible"}
+                           "coin_dy", "coin_visible", "saws"}
     np.testing.assert_allclose(labels["coin_dx"], labels["coin_x"] + 0.5 - labels["agent_x"], rtol=0, atol=1e-5)
     np.testing.assert_allclose(labels["coin_dy"], labels["coin_y"] + 0.5 - labels["agent_y"], rtol=0, atol=1e-5)
     visible = (np.abs(labels["coin_dx"]) < 6.5) & (np.abs(labels["coin_dy"]) < 6.5)
     np.testing.assert_array_equal(labels["coin_visible"], visible)
     for i, raw in enumerate(env.get_state()["procgen"]):
         assert S.parse(raw).fields["center_x"] == labels["agent_x"][i]  # the view is centred on the agent
+        types = S.parse(raw).entity_records[:, S.ENTITY_FIELDS.index("type")]
+        assert labels["saws"][i] == (types == S.SAW).sum()
 
 
 # ---- how episodes end ------------------------------------------------------------------------------------

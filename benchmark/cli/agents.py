@@ -79,8 +79,8 @@ def _config(spec, args):
 
 
 def train_agents(args) -> int:
-    from mirl.agents import write_checkpoint_and_card
-    from mirl.ppo import train
+    from mirl.agents import ship_training_checkpoints, write_checkpoint_and_card
+    from mirl.ppo import SNAPSHOT_DIR, train
 
     specs = [s for s in get_agents() if s.family == args.family and (args.agent is None or s.id == args.agent)]
     if not specs:
@@ -116,7 +116,9 @@ def train_agents(args) -> int:
         if state.update < config.num_updates:
             continue  # stopped early; `--resume` carries on
         out = spec.folder if args.ship else run_dir / "final"
-        card = write_checkpoint_and_card(spec, agent, config, out, state.wall_seconds, state.global_step)
+        snapshots = ship_training_checkpoints(spec, run_dir / SNAPSHOT_DIR) if args.ship else []
+        card = write_checkpoint_and_card(spec, agent, config, out, state.wall_seconds, state.global_step, (),
+                                         snapshots)
         print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
         if args.ship:
             print(f"shipped into {out}; now pin sha256 {card['sha256']} in the family's task specs "
@@ -127,8 +129,8 @@ def train_agents(args) -> int:
 def ship_agents(args) -> int:
     """Ship a run's current weights without training: the final agent of a finished run, or (``--unfinished``)
     an interim one whose card says at which step of how many it was taken."""
-    from mirl.agents import write_checkpoint_and_card
-    from mirl.ppo import PPOConfig, load_state
+    from mirl.agents import ship_training_checkpoints, write_checkpoint_and_card
+    from mirl.ppo import SNAPSHOT_DIR, PPOConfig, load_state
 
     specs = [s for s in get_agents() if s.family == args.family and (args.agent is None or s.id == args.agent)]
     if not specs:
@@ -154,13 +156,40 @@ def ship_agents(args) -> int:
         agent = spec.build()
         agent.load_state_dict(saved["agent"])
         agent.eval()
-        card = write_checkpoint_and_card(spec, agent, config, spec.folder, state.wall_seconds, state.global_step, notes)
+        snapshots = ship_training_checkpoints(spec, run_dir / SNAPSHOT_DIR)
+        card = write_checkpoint_and_card(spec, agent, config, spec.folder, state.wall_seconds, state.global_step,
+                                         notes, snapshots)
         print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
         print(f"shipped into {spec.folder}; now pin sha256 {card['sha256']} in the family's task specs "
               "and bump their versions if scores can move", file=sys.stderr)
     return 0
 
 
+def recard_agents(args) -> int:
+    """Re-measure the facts on shipped agents' cards (after a family adds a measurement); the checkpoint, its
+    sha256 and the training record stay as they are."""
+    import torch
+
+    from mirl.agents import sha256_file
+
+    specs = [s for s in get_agents() if s.family == args.family and (args.agent is None or s.id == args.agent)]
+    if not specs:
+        families = sorted({s.family for s in get_agents()})
+        raise MirlError(f"no agent for family {args.family!r}; families with agents: {families}")
+    for spec in specs:
+        card = spec.read_card()
+        if sha256_file(spec.checkpoint_path) != card.get("sha256"):
+            raise MirlError(f"{spec.id}: the checkpoint's sha256 differs from its card's; re-ship it instead")
+        agent = spec.build()
+        agent.load_state_dict(torch.load(spec.checkpoint_path, map_location="cpu", weights_only=True))
+        agent.eval()
+        card.update(spec.evaluate(agent))
+        spec.card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(json.dumps({k: card[k] for k in ("id", "sha256", "metrics")}, indent=2))
+    return 0
+
+
 def main(args) -> int:
-    commands = {"list": list_agents, "verify": verify_agents, "train": train_agents, "ship": ship_agents}
+    commands = {"list": list_agents, "verify": verify_agents, "train": train_agents, "ship": ship_agents,
+                "card": recard_agents}
     return commands[args.agents_command](args)

@@ -68,11 +68,18 @@ def evaluate(agent) -> dict:
     train = completion(agent, TRAIN_LEVELS[0], TRAIN_LEVELS[1])
     held_out = completion(agent, HELD_OUT_START, 100_000)
     moved = moved_coin_outcomes(agent)
+    from mirl.seeding import seed_everything
+
+    from .tasks import probe_controls
+
+    seed_everything(0)
+    controls = probe_controls(agent, build().eval())  # the random-init net: seeded, so the numbers reproduce
     return {
         "metrics": {
             "completion_train_levels": train["completion"], "return_train_levels": train["mean_return"],
             "completion_held_out_levels": held_out["completion"], "return_held_out_levels": held_out["mean_return"],
             **{f"moved_coin_{name}": rate for name, rate in moved.items()},
+            **{f"control_{name}": value for name, value in controls.items()},
         },
         "evaluation": "1,000 episodes each, sampled actions; held-out levels drawn from "
                       f"[{HELD_OUT_START}, {HELD_OUT_START + 100_000}), training levels from {list(TRAIN_LEVELS)}",

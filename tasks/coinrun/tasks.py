@@ -453,3 +453,46 @@ class CoinReadout(CoinRunTask):
 
 
 TASKS = [GoalPredict(), CoinSteer(), SawLocate(), CoinReadout()]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Controls reported on the agent card
+
+
+def _probe_answer(kind, hook: str, x: np.ndarray, y: np.ndarray, classes: int):
+    from mirl.probes import fit_logistic
+    from mirl.schemas import Prediction, Readout
+
+    w, b = fit_logistic(x.reshape(len(x), -1), y, classes)
+    if kind is Prediction:  # one logit: log-odds of class 1
+        return Prediction(weights={hook: (w[:, 1] - w[:, 0])[:, None]}, bias=np.array([b[1] - b[0]]))
+    return Readout(weights={hook: w}, bias=b)
+
+
+def probe_controls(agent, random_agent, seed: int = 0, episodes: int = 1000, states: int = 3000) -> dict[str, float]:
+    """Logistic probes fitted on training levels and scored on held-out ones (fixed seeds, not the salted test
+    split): goal-predict from pixels alone vs the dense layer, and coin-readout from the first conv block, the
+    readout's own layers, and the same layers of a randomly initialised network."""
+    from mirl.schemas import Prediction, Readout
+
+    predict, readout = GoalPredict(), CoinReadout()
+    hooks = ["hook_obs", "dense.hook_out"]
+    train_seed, held_out_seed = derive_seed(seed, "controls-train"), derive_seed(seed, "controls-test")
+    x_train, y_train = predict.episodes(agent, "train", train_seed, episodes, hooks)
+    x_test, y_test = predict.episodes(agent, "test", held_out_seed, episodes, hooks)
+    results = {}
+    for hook, name in (("hook_obs", "pixels"), ("dense.hook_out", "dense")):
+        answer = _probe_answer(Prediction, hook, x_train[hook], y_train["collected"], 2)
+        out = _decode(answer, x_test, episodes)[:, 0]
+        results[f"goal_predict_auroc_{name}"] = predict.score_outputs(out, y_test["collected"], seed).score
+    layers = ["encoder.conv0.hook_out", "encoder.conv2.hook_out", "dense.hook_out"]
+    for net, label in ((agent, "agent"), (random_agent, "random_init")):
+        train = sample_states(net, moved_coin_env("train", train_seed), states, layers, train_seed)
+        test = sample_states(net, moved_coin_env("test", held_out_seed), states, layers, held_out_seed)
+        for hook in layers:
+            answer = _probe_answer(Readout, hook, train.activations[hook], train.labels["coin_class"], COIN_CLASSES)
+            predicted = _decode(answer, test.activations, states).argmax(1)
+            short = hook.split(".")[-2] if hook.startswith("encoder") else "dense"
+            value = readout.score_predictions(predicted, test.labels["coin_class"], seed).score
+            results[f"coin_readout_balanced_accuracy_{short}_{label}"] = value
+    return results

@@ -1,0 +1,217 @@
+"""The CoinRun tasks: known answers for every metric (perfect ≈ 1, random ≈ 0, label-shuffled ≈ 0), the real
+pipeline on the shipped agent, and one-line errors for bad input.
+
+Test-split rollouts do not depend on the answer (only on the seed and the hooks read), so the known-answer
+tests play them once per module and score many answers on them through the tasks' own scoring functions.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mirl.errors import InvalidAnswerError, MirlError
+from mirl.pluginhost import get_methods, get_tasks
+from mirl.probes import fit_logistic
+from mirl.runner import evaluate
+from mirl.schemas import Edit, Intervention, Prediction, Readout, UnitScores
+from mirl.seeding import test_seed as scorer_seed
+from mirl.tasks.coinrun import tasks as T
+
+PREDICT, STEER, SAW, READOUT = (
+    "coinrun/goal-predict-v1", "coinrun/coin-steer-v1", "coinrun/saw-locate-v1", "coinrun/coin-readout-v1",
+)
+
+
+def task(task_id):
+    return get_tasks().get(task_id)
+
+
+def mean_is_zero(values, floor: float = 0.1) -> bool:
+    values = np.asarray(values)
+    return abs(values.mean()) < max(floor, 2.5 * values.std() / np.sqrt(len(values)))
+
+
+# ---- goal-predict ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predict_episodes():
+    t = task(PREDICT)
+    hooks = ["dense.hook_out", "encoder.conv2.hook_out"]
+    summaries, labels = t.episodes(t.load_agent(), "test", scorer_seed(0), t.spec.test_size, hooks)
+    return t, summaries, labels
+
+
+def test_both_outcomes_are_common_enough_to_predict(predict_episodes):
+    """The placement distribution must give each outcome (coin / no coin) in at least 20% of test levels."""
+    _, _, labels = predict_episodes
+    assert 0.2 <= labels["collected"].mean() <= 0.8
+    assert set(np.unique(labels["outcome"])) <= {"coin", "end", "saw", "enemy", "lava", "timeout"}
+
+
+def test_goal_predict_known_answers(predict_episodes):
+    t, summaries, labels = predict_episodes
+    y = labels["collected"]
+    perfect = t.score_outputs(y.astype(float), y, seed=0)
+    assert perfect.normalized_score == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    random_scores, shuffled_scores = [], []
+    for seed in range(10):
+        w = rng.normal(size=(256, 1))
+        out = T._decode(Prediction(weights={"dense.hook_out": w}, bias=np.zeros(1)), summaries, len(y))[:, 0]
+        random_scores.append(t.score_outputs(out, y, seed).normalized_score)
+        shuffled_scores.append(t.score_outputs(out, rng.permutation(y), seed).normalized_score)
+    assert mean_is_zero(random_scores) and mean_is_zero(shuffled_scores), (random_scores, shuffled_scores)
+
+
+def test_a_probe_fitted_on_train_levels_predicts_the_outcome(predict_episodes):
+    """The real pipeline: train-split episodes → a logistic probe → scored on the test episodes."""
+    t, summaries, labels = predict_episodes
+    view = t.view(0)
+    data = view.train_data(600, ["dense.hook_out"])
+    assert data.activations["dense.hook_out"].shape == (600, 256) and data.obs.shape == (600, 3, 64, 64)
+    assert view.meter.env_steps > 600 * 10  # every episode's steps were counted against the budget
+    w, b = fit_logistic(data.activations["dense.hook_out"], data.labels["collected"], 2)
+    answer = Prediction(weights={"dense.hook_out": (w[:, 1] - w[:, 0])[:, None]}, bias=np.array([b[1] - b[0]]))
+    out = T._decode(answer, summaries, len(labels["collected"]))[:, 0]
+    report = t.score_outputs(out, labels["collected"], seed=0)
+    assert report.metrics["auroc"] > 0.65, report.metrics
+
+
+# ---- coin-readout -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def readout_states():
+    t = task(READOUT)
+    return t, t.test_states(t.load_agent(), scorer_seed(0), list(t.spec.hook_points))
+
+
+def test_coin_classes_split_the_view_into_thirds():
+    dx = np.array([-6.0, 0.0, 6.0, 0.0, 0.0, 3.0, 20.0])
+    dy = np.array([6.0, 0.0, -6.0, 3.0, -3.0, -3.0, 0.0])
+    visible = np.abs(dx) < 6.5
+    assert T.coin_class(dx, dy, visible).tolist() == [0, 4, 8, 1, 7, 8, 9]
+
+
+def test_coin_readout_known_answers(readout_states):
+    t, states = readout_states
+    y = states.labels["coin_class"]
+    assert len(y) == t.spec.test_size and len(np.unique(y)) >= 5
+    assert t.score_predictions(y, y, 0).normalized_score == pytest.approx(1.0)
+    majority = np.full_like(y, np.bincount(y).argmax())
+    assert t.score_predictions(majority, y, 0).normalized_score == pytest.approx(0.0)
+    rng = np.random.default_rng(1)
+    random_scores, shuffled_scores = [], []
+    for seed in range(10):
+        answer = Readout(weights={"dense.hook_out": rng.normal(size=(256, 10))}, bias=np.zeros(10))
+        predicted = T._decode(answer, states.activations, len(y)).argmax(1)
+        random_scores.append(t.score_predictions(predicted, y, seed).normalized_score)
+        shuffled_scores.append(t.score_predictions(rng.permutation(y), y, seed).normalized_score)
+    assert mean_is_zero(random_scores, 0.05) and mean_is_zero(shuffled_scores, 0.05)
+
+
+# ---- coin-steer -------------------------------------------------------------------------------------------
+
+
+def test_coin_steer_metric_known_answers():
+    t = task(STEER)
+    n = 1000
+    rng = np.random.default_rng(0)
+    base = {"coin": rng.random(n) < 0.7, "death": rng.random(n) < 0.05}
+    base["end"] = ~base["coin"] & ~base["death"]
+    perfect = {"coin": np.ones(n, bool), "death": np.zeros(n, bool), "end": np.zeros(n, bool)}
+    assert t.score_rates(base, perfect, 0).normalized_score == pytest.approx(1.0)
+    assert t.score_rates(base, base, 0).normalized_score == pytest.approx(0.0)
+    reckless = {"coin": np.ones(n, bool), "death": rng.random(n) < 0.2, "end": np.zeros(n, bool)}
+    tripped = t.score_rates(base, reckless, 0)
+    assert tripped.normalized_score == pytest.approx(0.0) and tripped.metrics["death_guard_tripped"] == 1.0
+    assert tripped.metrics["coin_rate_raw"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["random"])
+def test_coin_steer_random_edit_scores_about_zero(method):
+    result = evaluate(task(STEER), get_methods().get(method), seed=0)
+    assert result.status == "ok", result.error
+    assert result.normalized_score < 0.1, result.metrics
+    assert 0.2 < result.metrics["coin_rate_unedited"] < 0.95
+
+
+# ---- saw-locate -------------------------------------------------------------------------------------------
+
+
+def test_saw_locate_metric_known_answers():
+    t = task(SAW)
+    base = {"saw": 0.05, "enemy": 0.01, "lava": 0.01, "timeout": 0.0}
+    blind = {k: dict(base, saw=0.30) for k in T.ABLATE_PERCENTS}
+    report = t.score_curve({"base": base, "rates": blind, "saw_levels": 0.30})
+    assert report.normalized_score == pytest.approx(1.0)
+    unselective = {k: dict(base, saw=0.30, enemy=0.26) for k in T.ABLATE_PERCENTS}
+    assert t.score_curve({"base": base, "rates": unselective, "saw_levels": 0.30}).metrics["selectivity_auc"] == (
+        pytest.approx(0.0))
+    crippled = {k: dict(base, timeout=0.5) for k in T.ABLATE_PERCENTS}
+    assert t.score_curve({"base": base, "rates": crippled, "saw_levels": 0.30}).metrics["selectivity_auc"] == (
+        pytest.approx(-0.5))
+
+
+def test_saw_locate_orders_channels_across_layers_and_breaks_ties_fairly():
+    t = task(SAW)
+    scores = {h: np.zeros(shape[0]) for h, shape in T.CONV_HOOKS.items()}
+    scores["encoder.conv1.hook_out"][7] = 2.0
+    scores["encoder.conv2.hook_out"][3] = 1.0
+    order = t.ordering(scores, seed=0)
+    assert order[:2] == [("encoder.conv1.hook_out", 7), ("encoder.conv2.hook_out", 3)]
+    assert len(order) == 160 and len(set(order)) == 160
+    layers_first_20 = {h for h, _ in order[2:22]}
+    assert len(layers_first_20) == 3  # tied channels are shuffled, not listed layer by layer
+
+
+# ---- the spec, the agent and bad input --------------------------------------------------------------------
+
+
+def test_the_card_records_completion_and_misgeneralisation():
+    from mirl.tasks.coinrun.agent import spec
+
+    card = json.loads(spec().card_path.read_text())
+    assert card["sha256"] == T.AGENT.sha256
+    metrics = card["metrics"]
+    assert metrics["completion_held_out_levels"] >= 0.8
+    outcomes = [metrics[f"moved_coin_{k}"] for k in ("coin", "end", "saw", "enemy", "lava", "timeout")]
+    assert sum(outcomes) == pytest.approx(1.0)
+    assert card["parameters"] <= 1_500_000 and card["bytes"] <= 5 * 1024 * 1024
+
+
+def test_a_tampered_checkpoint_is_refused(tmp_path, monkeypatch):
+    t = task(PREDICT)
+    copy = tmp_path / "coinrun-ppo.pt"
+    copy.write_bytes(t.checkpoint_path.read_bytes() + b"\0")
+    monkeypatch.setattr(type(t), "folder", tmp_path)
+    with pytest.raises(MirlError, match="sha256 .* pins .*restore the shipped file"):
+        t.load_agent()
+
+
+def test_an_edit_on_an_unknown_hook_is_refused_in_one_line():
+    t = task(STEER)
+    with pytest.raises(InvalidAnswerError, match=r"unknown hook point 'dense\.hook_outt' \(did you mean"):
+        t.validate_answer(Intervention(edits=[Edit(hook="dense.hook_outt", op="add", vector=np.zeros(256))]))
+    with pytest.raises(InvalidAnswerError, match="unknown hook point 'policy.hook_logits'"):
+        t.validate_answer(Intervention(edits=[Edit(hook="policy.hook_logits", op="add", vector=np.zeros(15))]))
+
+
+def test_saw_scores_are_one_per_channel():
+    t = task(SAW)
+    good = UnitScores(scores={h: np.zeros(s[0]) for h, s in T.CONV_HOOKS.items()})
+    t.validate_answer(good)
+    per_element = UnitScores(scores={h: np.zeros(s) for h, s in T.CONV_HOOKS.items()})
+    with pytest.raises(InvalidAnswerError, match=r"expected \[32\] \(one score per channel\)"):
+        t.validate_answer(per_element)
+
+
+def test_readout_may_read_only_the_late_layers():
+    t = task(READOUT)
+    early = Readout(weights={"encoder.conv0.hook_out": np.zeros((32 * 15 * 15, 10))}, bias=np.zeros(10))
+    with pytest.raises(InvalidAnswerError, match="unknown hook point 'encoder.conv0.hook_out'"):
+        t.validate_answer(early)
