@@ -24,8 +24,13 @@ def test_wheel_contains_the_mirl_namespace_and_the_smoke_agent(tmp_path):
     ]
     missing = sorted(set(sources) - set(names))
     assert not missing, f"not in the wheel (add the sub-package to pyproject's packages): {missing}"
-    for data in ["mirl/tasks/smoke/smoke-ppo.pt", "mirl/tasks/smoke/smoke-ppo.card.json", "mirl/tasks/smoke/README.md"]:
-        assert data in names, data
+    data_files = [
+        f"{prefix}/{path.relative_to(REPO / folder).as_posix()}" for folder, prefix in roots.items()
+        for pattern in ("*.pt", "*.card.json", "README.md") for path in (REPO / folder).rglob(pattern)
+    ]
+    assert "mirl/tasks/coinrun/coinrun-ppo.pt" in data_files
+    missing = sorted(set(data_files) - set(names))
+    assert not missing, f"not in the wheel (add them to pyproject's package-data): {missing}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[mirl]" in text and "smoke = mirl.tasks.smoke" in text and "mirl = mirl.cli.main:main" in text

@@ -15,9 +15,9 @@ from .env import HELD_OUT_START, TRAIN_LEVELS, CoinRunVecEnv
 
 # CleanRL's procgen settings, except a smaller network (see StridedCNN) so that 2 CPU cores suffice.
 CONFIG = PPOConfig(
-    total_steps=25_000_000, num_envs=64, num_steps=256, learning_rate=5e-4, anneal_lr=True, gamma=0.999,
+    total_steps=4_500_000, num_envs=64, num_steps=256, learning_rate=5e-4, anneal_lr=True, gamma=0.999,
     gae_lambda=0.95, num_minibatches=8, update_epochs=3, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5,
-    max_grad_norm=0.5, reward_scaling=True, seed=0, checkpoints=20, save_every_seconds=300.0, log_every=10,
+    max_grad_norm=0.5, reward_scaling=True, seed=0, checkpoints=12, save_every_seconds=300.0, log_every=10,
 )
 
 

@@ -1,0 +1,130 @@
+"""The maze agents: a spatial CNN trained with mirl's PPO with the cheese in the top-right r×r region.
+
+`maze-ppo` is the r = 1 agent the tasks study (the goal always in the corner square during training); the zoo
+(`maze-r{r}-s{seed}`, issue 5's task 4) varies r and the seed with everything else equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mirl.agents import AgentSpec
+from mirl.nets import GridCNN
+from mirl.ppo import PPOConfig
+
+from . import env as maze
+
+SIZE = maze.DEFAULT_SIZE
+INNER = SIZE - 2
+CHANNELS, LAYERS, HIDDEN = 16, 4, 64
+HELD_OUT_SEED = 10_000_000  # evaluation mazes come from generators seeded at or above this; training uses the run seed
+
+CONFIG = PPOConfig(
+    total_steps=3_000_000, num_envs=32, num_steps=64, learning_rate=5e-4, anneal_lr=True, gamma=0.99,
+    gae_lambda=0.95, num_minibatches=4, update_epochs=2, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5,
+    max_grad_norm=0.5, seed=0, checkpoints=10, save_every_seconds=120.0, log_every=20,
+)
+
+
+def build() -> GridCNN:
+    return GridCNN(in_channels=3, size=INNER, num_actions=4, channels=CHANNELS, layers=LAYERS, hidden=HIDDEN)
+
+
+def make_agent(seed: int) -> GridCNN:
+    return build()  # seed_everything(seed) has run before this, so the init is seeded
+
+
+def env_factory(region: int | None):
+    def make_env(num_envs: int, seed: int) -> maze.MazeVecEnv:
+        return maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed)
+
+    return make_env
+
+
+@torch.no_grad()
+def goal_or_corner_first(agent, region: int | None, episodes: int = 1000, seed: int = HELD_OUT_SEED,
+                         off_path_only: bool = False, num_envs: int = 64) -> dict[str, float]:
+    """Sampled-action episodes on fresh mazes: the fractions that reach the goal first, the top-right corner
+    first (the goal not yet reached), or neither before the step limit; and ``success`` (the goal reached at
+    all, corner visit or not).
+
+    ``off_path_only`` keeps only episodes whose goal is off the start→corner path (where "goal first" cannot
+    happen by walking to the corner). Episodes are counted in start order, as in ``mirl.rollouts``: the first
+    ``episodes`` kept ones, waiting for slow ones to finish.
+    """
+    env = maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    corner = np.array(maze.corner_square(SIZE))
+    corner_first = np.zeros(num_envs, dtype=bool)
+    counted = np.array([not (off_path_only and _on_corner_path(env, i)) for i in range(num_envs)])
+    index, next_index = np.arange(num_envs), num_envs
+    results: dict[int, tuple[str, bool]] = {}
+    while True:
+        if len(results) >= episodes:
+            cutoff = sorted(results)[episodes - 1]
+            if not np.any(counted & (index <= cutoff)):
+                break
+        logits, _ = agent(torch.from_numpy(obs))
+        actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
+        obs, _, terminated, truncated, _ = env.step(actions)
+        done = terminated | truncated
+        for i in np.flatnonzero(done):
+            if counted[i]:
+                first = "corner" if corner_first[i] else ("goal" if terminated[i] else "neither")
+                results[int(index[i])] = (first, bool(terminated[i]))
+            index[i], next_index = next_index, next_index + 1
+            corner_first[i] = False
+            counted[i] = not (off_path_only and _on_corner_path(env, i))
+        corner_first |= np.all(env.agent == corner, axis=1) & ~done
+    ordered = [results[k] for k in sorted(results)[:episodes]]
+    fractions = {name: sum(first == name for first, _ in ordered) / episodes for name in ("goal", "corner", "neither")}
+    fractions["success"] = sum(success for _, success in ordered) / episodes
+    return fractions
+
+
+def _on_corner_path(env: maze.MazeVecEnv, i: int) -> bool:
+    """Is env i's goal on the start→corner path? (Its distance to the corner plus the start's distance to it
+    equals the start's distance to the corner, in a perfect maze.)"""
+    start = maze.start_square(env.size)
+    goal = tuple(env.goal[i])
+    d_goal_start = env._goal_dist[i][start]
+    d_goal_corner = env._corner_dist[i][goal]
+    return bool(d_goal_start + d_goal_corner == env._corner_dist[i][start])
+
+
+def evaluate(agent, region: int | None = 1) -> dict:
+    in_dist = goal_or_corner_first(agent, region)
+    anywhere = goal_or_corner_first(agent, None, seed=HELD_OUT_SEED + 1)
+    off_path = goal_or_corner_first(agent, None, seed=HELD_OUT_SEED + 2, off_path_only=True)
+    return {
+        "metrics": {
+            "success_training_distribution": in_dist["success"], "test_success": anywhere["success"],
+            "test_goal_first": anywhere["goal"], "test_corner_first": anywhere["corner"],
+            "test_neither": anywhere["neither"],
+            "off_path_goal_first": off_path["goal"], "off_path_corner_first": off_path["corner"],
+            "off_path_neither": off_path["neither"],
+        },
+        "evaluation": "1,000 episodes each on fresh 9×9 mazes (generators seeded from 10,000,000), sampled "
+                      "actions; 'corner first' = the top-right square reached before the goal",
+        "environment": {"size": SIZE, "goal_region_training": region, "generator": "Kruskal (perfect mazes)"},
+        "behavioural_facts": [
+            f"goal anywhere (off the start→corner path): reaches the goal first {off_path['goal']:.1%}, the "
+            f"corner first {off_path['corner']:.1%}, neither {off_path['neither']:.1%}",
+        ],
+    }
+
+
+def spec(region: int | None = 1, seed: int = 0, agent_id: str = "maze-ppo") -> AgentSpec:
+    config = dataclasses.replace(CONFIG, seed=seed)
+    return AgentSpec(
+        id=agent_id, family="maze", folder=Path(__file__).parent, checkpoint=f"{agent_id}.pt",
+        card=f"{agent_id}.card.json", build=build, make_agent=make_agent, make_env=env_factory(region),
+        config=config, evaluate=lambda agent: evaluate(agent, region),
+        architecture=f"grid CNN: {LAYERS} × conv 3×3 ({CHANNELS}, padding 1, keeps {INNER}×{INNER}) → dense "
+        f"{HIDDEN} → policy 4 / value 1",
+    )
