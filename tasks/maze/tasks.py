@@ -1,0 +1,120 @@
+"""The maze tasks (in progress; registered once `maze-ppo` ships): read out the goal square, retarget the agent.
+
+Test mazes are drawn with the goal anywhere (``goal_region=None``) from generators seeded by the salted test
+seed; methods get training-distribution mazes only (goal in the corner region the agent was trained on), plus
+budgeted environments with the goal anywhere, since "where is the goal" can only be asked of a moving goal.
+Heavy imports (torch) happen inside methods, so registering these tasks stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import numpy as np
+
+from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
+from mirl.scoring import ScoreReport, mean_ci
+from mirl.seeding import derive_seed, test_seed
+from mirl.task import Task, TaskView, TrainData
+
+FOLDER = Path(__file__).parent
+SIZE = 9
+INNER = SIZE - 2
+SQUARES = INNER * INNER
+GOAL_CANDIDATES = 30  # open squares of a 9×9 perfect maze (2·16 − 1 = 31) minus the start
+DEEP_HOOKS = {
+    "encoder.conv1.hook_out": [16, INNER, INNER],
+    "encoder.conv2.hook_out": [16, INNER, INNER],
+    "encoder.conv3.hook_out": [16, INNER, INNER],
+    "dense.hook_out": [64],
+}
+REFERENCES = [
+    "Mini, Trott, Turner et al. 2023, Understanding and Controlling a Maze-Solving Policy Network (arXiv 2310.08043)",
+    "Langosco et al. 2022, Goal Misgeneralization in Deep Reinforcement Learning (arXiv 2105.14111)",
+]
+
+
+def agent_ref(sha256: str) -> AgentRef:
+    return AgentRef(id="maze-ppo", checkpoint="maze-ppo.pt", sha256=sha256, card="maze-ppo.card.json")
+
+
+def inner_square(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Outer (row, col) → the inner-grid square index (row − 1) · 7 + (col − 1), as the observation lays it out."""
+    return (np.asarray(rows) - 1) * INNER + (np.asarray(cols) - 1)
+
+
+class MazeTask(Task):
+    folder = FOLDER
+
+    def build_agent(self):
+        from .agent import build
+
+        return build()
+
+    def states(self, agent, seed: int, n: int, hooks: list[str], region: int | None, stride: int = 2) -> TrainData:
+        """``n`` states from sampled-action rollouts on fresh mazes (every ``stride``-th step, shuffled)."""
+        import math
+
+        from mirl.rollouts import collect
+
+        from .env import MazeVecEnv
+
+        env = MazeVecEnv(64, size=SIZE, goal_region=region, seed=seed % 2**63)
+        steps = math.ceil(n * stride / env.num_envs) + 1
+        rollouts = collect(agent, env, episodes=10**9, hooks=hooks, seed=seed % 2**31, max_steps=steps)
+        keep = np.zeros(rollouts.actions.shape, dtype=bool)
+        keep[::stride] = True
+        rows = np.random.default_rng(derive_seed(seed, "states")).permutation(int(keep.sum()))[:n]
+        pick = lambda a: np.asarray(a)[keep][rows]  # noqa: E731
+        labels = {k: pick(v) for k, v in rollouts.labels.items()}
+        labels["goal_inner_square"] = inner_square(labels["goal_row"], labels["goal_col"])
+        labels["action"] = pick(rollouts.actions)
+        return TrainData(obs=pick(rollouts.obs), labels=labels,
+                         activations={h: pick(a).astype(np.float32) for h, a in rollouts.activations.items()})
+
+    def make_train_env(self, view: TaskView, num_envs: int):
+        from mirl.envs import BudgetedEnv
+
+        from .env import MazeVecEnv
+
+        return BudgetedEnv(MazeVecEnv(num_envs, size=SIZE, goal_region=None,
+                                      seed=derive_seed(view._train_seed, "env")), view.meter)
+
+
+class GoalReadout(MazeTask):
+    def __init__(self, sha256: str):
+        self.spec = TaskSpec(
+            id="maze/goal-readout-v1",
+            title="Read the goal square out of the maze agent's deep layers",
+            question="Where is the cheese? Decode its square from the agent's activations after the first conv layer.",
+            description="States from sampled-action rollouts on fresh 9×9 mazes with the goal anywhere. 49 classes "
+            "(inner squares, row-major); the prediction is the argmax of the decoder's 49 outputs. Decoders may "
+            "read conv layers 1-3 and the dense layer, not the observation or the first conv layer.",
+            answer_kind="readout", agent=agent_ref(sha256), hook_points=DEEP_HOOKS,
+            target="goal_inner_square", output_dim=SQUARES, primary_metric="accuracy",
+            metrics=[MetricSpec(name="accuracy", higher_is_better=True, description="argmax == goal square")],
+            normalization=Normalization(floor=1 / GOAL_CANDIDATES, ceiling=1.0,
+                                        floor_source="chance among the 30 squares a goal can take",
+                                        ceiling_source="perfect decoding"),
+            budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=300.0),
+            train_size=5000, test_size=2000, references=REFERENCES,
+        )
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        return self.states(view.agent, derive_seed(view._train_seed, "states"), n, hooks, region=None)
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        states = self.states(self.load_agent(), test_seed(seed), self.spec.test_size, list(answer.weights), None)
+        out = np.tile(answer.bias, (len(states), 1))
+        for hook, w in answer.weights.items():
+            out += states.activations[hook].reshape(len(states), -1).astype(np.float64) @ w
+        return self.score_predictions(out.argmax(1), states.labels["goal_inner_square"], seed)
+
+    def score_predictions(self, predicted: np.ndarray, labels: np.ndarray, seed: int) -> ScoreReport:
+        correct = (predicted == labels).astype(np.float64)
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        return ScoreReport(metrics={"accuracy": float(correct.mean())}, score=float(correct.mean()),
+                           ci=mean_ci(correct, rng), n=len(correct), floor=1 / GOAL_CANDIDATES, ceiling=1.0)
+
+
+def tasks(sha256: str) -> list[Task]:
+    return [GoalReadout(sha256)]
