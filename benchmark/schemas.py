@@ -93,7 +93,9 @@ class Normalization(_Model):
     floor: float | None = Field(
         description="Score of the trivial floor (e.g. chance); None when the scorer measures it per run"
     )
-    ceiling: float = Field(description="Score of an oracle or the reference")
+    ceiling: float | None = Field(
+        description="Score of an oracle or the reference; None when the scorer measures it per run"
+    )
     floor_source: str = Field(description="What the floor is (chance, no intervention, ...)")
     ceiling_source: str = Field(description="What the ceiling is")
 

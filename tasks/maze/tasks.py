@@ -116,5 +116,99 @@ class GoalReadout(MazeTask):
                            ci=mean_ci(correct, rng), n=len(correct), floor=1 / GOAL_CANDIDATES, ceiling=1.0)
 
 
+
+
+TARGET = (1, 1)  # the top-left square: always open, as far from the start's column as from the corner's row
+
+
+class Retarget(MazeTask):
+    """Make the agent go to the fixed target square instead of the cheese (Mini et al.'s retargeting)."""
+
+    def __init__(self, sha256: str):
+        self.spec = TaskSpec(
+            id="maze/retarget-v1",
+            title="Retarget the maze agent to the top-left square",
+            question="Which activation edit makes the agent walk to the top-left square (1, 1) instead of the cheese?",
+            description="Fresh 9×9 test mazes with the goal anywhere but on the way to (1, 1). An episode succeeds if "
+            "the edited agent (sampled actions) stands on (1, 1) within twice its shortest-path length from the "
+            "start. Normalised between the unedited agent (0) and the agent whose goal really is at (1, 1) (1).",
+            answer_kind="intervention", agent=agent_ref(sha256), hook_points=DEEP_HOOKS | {
+                "encoder.conv0.hook_out": [16, INNER, INNER]},
+            target="reach the square (1, 1)", primary_metric="target_rate",
+            metrics=[
+                MetricSpec(name="target_rate", higher_is_better=True, description="edited episodes reaching (1, 1) in time"),
+                MetricSpec(name="target_rate_unedited", higher_is_better=True, description="the floor"),
+                MetricSpec(name="target_rate_goal_moved", higher_is_better=True,
+                           description="the ceiling: unedited agent with the goal placed on (1, 1)"),
+            ],
+            normalization=Normalization(floor=None, ceiling=None, floor_source="unedited agent, same mazes",
+                                        ceiling_source="unedited agent with the goal moved to the target"),
+            budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=300.0),
+            train_size=2000, test_size=500, references=REFERENCES,
+        )
+
+    def reach_rate(self, agent, seed: int, edits=(), goal_at_target: bool = False) -> np.ndarray:
+        """Per test maze: did the agent stand on the target within 2× the shortest path? One episode per env."""
+        import torch
+
+        from mirl.interventions import EditHooks
+
+        from .env import MazeVecEnv, distances, move, observe, start_square
+
+        n = self.spec.test_size
+        env = MazeVecEnv(n, size=SIZE, goal_region=None, seed=seed % 2**63)
+        env.reset(seed=seed % 2**63)
+        target = np.array(TARGET)
+        # redraw goals that sit on the start→target path (there the target would be passed on the way)
+        to_target = distances(env.walls, np.tile(target, (n, 1)))
+        start = start_square(SIZE)
+        rng = np.random.default_rng(derive_seed(seed, "goals"))
+        goals = env.goal.copy()
+        for i in range(n):
+            from_start = distances(env.walls[i][None], np.array([start]))[0]
+            on_way = (from_start + to_target[i] == to_target[i][start]) & ~env.walls[i]
+            on_way[tuple(target)] = True
+            if on_way[tuple(goals[i])]:
+                options = np.argwhere(~env.walls[i] & ~on_way)
+                options = options[[tuple(o) != start for o in options]]
+                goals[i] = options[rng.integers(len(options))]
+        if goal_at_target:
+            goals[:] = target
+        obs = env.place_goals(goals)
+        limit = 2 * to_target[np.arange(n), start[0], start[1]]
+        reached = np.zeros(n, dtype=bool)
+        active = np.ones(n, dtype=bool)
+        generator = torch.Generator().manual_seed(seed % 2**31)
+        hooks = EditHooks(list(edits), seed=seed % 2**31)
+        with torch.no_grad(), agent.hooks(hooks.fwd()):
+            for t in range(int(limit.max())):
+                hooks.episode_steps = np.full(n, t)
+                logits, _ = agent(torch.from_numpy(obs))
+                actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
+                env.agent = np.where(active[:, None], move(env.walls, env.agent, actions), env.agent)
+                at_goal = np.all(env.agent == env.goal, axis=1)
+                reached |= active & np.all(env.agent == target, axis=1)
+                ended_at_goal = at_goal & (not goal_at_target)  # the real goal ends the episode, unless it is the target
+                active &= ~reached & ~ended_at_goal & (t + 1 < limit)
+                obs = observe(env.walls, env.agent, env.goal)
+        return reached
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        agent = self.load_agent()
+        s = test_seed(seed)
+        return self.score_rates(self.reach_rate(agent, s), self.reach_rate(agent, s, answer.edits),
+                                self.reach_rate(agent, s, goal_at_target=True), seed)
+
+    def score_rates(self, unedited: np.ndarray, edited: np.ndarray, goal_moved: np.ndarray, seed: int) -> ScoreReport:
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        success = edited.astype(np.float64)
+        return ScoreReport(
+            metrics={"target_rate": float(success.mean()), "target_rate_unedited": float(unedited.mean()),
+                     "target_rate_goal_moved": float(goal_moved.mean())},
+            score=float(success.mean()), ci=mean_ci(success, rng), n=len(success),
+            floor=float(unedited.mean()), ceiling=float(goal_moved.mean()),
+        )
+
+
 def tasks(sha256: str) -> list[Task]:
-    return [GoalReadout(sha256)]
+    return [GoalReadout(sha256), Retarget(sha256)]
