@@ -159,19 +159,9 @@ class Retarget(MazeTask):
         env = MazeVecEnv(n, size=SIZE, goal_region=None, seed=seed % 2**63)
         env.reset(seed=seed % 2**63)
         target = np.array(TARGET)
-        # redraw goals that sit on the start→target path (there the target would be passed on the way)
         to_target = distances(env.walls, np.tile(target, (n, 1)))
         start = start_square(SIZE)
-        rng = np.random.default_rng(derive_seed(seed, "goals"))
-        goals = env.goal.copy()
-        for i in range(n):
-            from_start = distances(env.walls[i][None], np.array([start]))[0]
-            on_way = (from_start + to_target[i] == to_target[i][start]) & ~env.walls[i]
-            on_way[tuple(target)] = True
-            if on_way[tuple(goals[i])]:
-                options = np.argwhere(~env.walls[i] & ~on_way)
-                options = options[[tuple(o) != start for o in options]]
-                goals[i] = options[rng.integers(len(options))]
+        goals = off_path_goals(env, seed, TARGET)  # a goal on the way to the target would be passed anyway
         if goal_at_target:
             goals[:] = target
         obs = env.place_goals(goals)
@@ -210,5 +200,133 @@ class Retarget(MazeTask):
         )
 
 
+
+def off_path_goals(env, seed: int, avoid: tuple[int, int]) -> np.ndarray:
+    """Goals for ``env``'s current mazes that are off the start→``avoid`` path (redrawn where needed)."""
+    from .env import distances, start_square
+
+    n = env.num_envs
+    start = start_square(SIZE)
+    to_avoid = distances(env.walls, np.tile(np.array(avoid), (n, 1)))
+    from_start = distances(env.walls, np.tile(np.array(start), (n, 1)))
+    rng = np.random.default_rng(derive_seed(seed, "goals"))
+    goals = env.goal.copy()
+    for i in range(n):
+        on_way = (from_start[i] + to_avoid[i] == to_avoid[i][start]) & ~env.walls[i]
+        if on_way[tuple(goals[i])]:
+            options = np.argwhere(~env.walls[i] & ~on_way)
+            options = options[[tuple(o) != start for o in options]]
+            goals[i] = options[rng.integers(len(options))]
+    return goals
+
+
+class GoalSuppress(MazeTask):
+    """Remove goal-seeking (Turner et al.'s "cheese vector") without removing competence."""
+
+    def __init__(self, sha256: str):
+        self.spec = TaskSpec(
+            id="maze/goal-suppress-v1",
+            title="Suppress the maze agent's goal-seeking at the decision square",
+            question="Which activation edit stops the agent from choosing the way to the cheese where the ways to "
+            "the cheese and to the top-right corner part, while it still reaches the corner?",
+            description="Fresh 9×9 test mazes with the goal off the start→corner path. With the agent placed on the "
+            "decision square (the last square the paths to the goal and to the corner share), the policy's "
+            "probability of the move toward the goal is measured with and without the edit; the primary score is "
+            "its drop, normalised by the unedited probability. The edited agent must still reach the corner (from "
+            "the start, sampled actions, within the episode limit) in at least 90% as many mazes as unedited, "
+            "or the score is 0.",
+            answer_kind="intervention", agent=agent_ref(sha256),
+            hook_points=DEEP_HOOKS | {"encoder.conv0.hook_out": [16, INNER, INNER]},
+            target="P(move toward the goal | decision square)", primary_metric="probability_drop",
+            metrics=[
+                MetricSpec(name="probability_drop", higher_is_better=True, description="mean drop (guarded)"),
+                MetricSpec(name="p_toward_goal", higher_is_better=False, description="edited, at the decision square"),
+                MetricSpec(name="p_toward_goal_unedited", higher_is_better=True, description="unedited"),
+                MetricSpec(name="corner_rate", higher_is_better=True, description="edited agent reaches the corner"),
+                MetricSpec(name="corner_rate_unedited", higher_is_better=True, description="unedited"),
+            ],
+            normalization=Normalization(floor=0.0, ceiling=None, floor_source="no drop",
+                                        ceiling_source="the unedited probability (a drop to 0)"),
+            budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=300.0),
+            train_size=2000, test_size=500, references=REFERENCES,
+        )
+
+    def mazes(self, seed: int):
+        from .env import MazeVecEnv, corner_square
+
+        env = MazeVecEnv(self.spec.test_size, size=SIZE, goal_region=None, seed=seed % 2**63)
+        env.reset(seed=seed % 2**63)
+        env.place_goals(off_path_goals(env, seed, corner_square(SIZE)))
+        return env
+
+    def decision_probabilities(self, agent, env, edits=()) -> np.ndarray:
+        """P(the move toward the goal) with the agent on each maze's decision square."""
+        import torch
+
+        from mirl.interventions import EditHooks
+
+        from .env import MOVES, maze_labels, observe
+
+        decision = np.array([maze_labels(env.walls[i], tuple(env.goal[i]))["decision_square"]
+                             for i in range(env.num_envs)])
+        toward = np.zeros(env.num_envs, dtype=np.int64)
+        for i in range(env.num_envs):
+            path = maze_labels(env.walls[i], tuple(env.goal[i]))["path_to_goal"]
+            step = np.array(path[path.index(tuple(decision[i])) + 1]) - decision[i]
+            toward[i] = int(np.flatnonzero((MOVES == step).all(1))[0])
+        hooks = EditHooks(list(edits))
+        hooks.episode_steps = np.zeros(env.num_envs, dtype=np.int64)
+        with torch.no_grad(), agent.hooks(hooks.fwd()):
+            logits, _ = agent(torch.from_numpy(observe(env.walls, decision, env.goal)))
+        probs = torch.softmax(logits, -1).numpy()
+        return probs[np.arange(env.num_envs), toward]
+
+    def corner_reached(self, agent, env, seed: int, edits=()) -> np.ndarray:
+        import torch
+
+        from mirl.interventions import EditHooks
+
+        from .env import corner_square, move, observe, start_square
+
+        n = env.num_envs
+        position = np.tile(np.array(start_square(SIZE)), (n, 1))
+        corner = np.array(corner_square(SIZE))
+        reached = np.zeros(n, dtype=bool)
+        active = np.ones(n, dtype=bool)
+        generator = torch.Generator().manual_seed(seed % 2**31)
+        hooks = EditHooks(list(edits), seed=seed % 2**31)
+        with torch.no_grad(), agent.hooks(hooks.fwd()):
+            for t in range(env.max_steps):
+                hooks.episode_steps = np.full(n, t)
+                logits, _ = agent(torch.from_numpy(observe(env.walls, position, env.goal)))
+                actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
+                position = np.where(active[:, None], move(env.walls, position, actions), position)
+                reached |= active & np.all(position == corner, axis=1)
+                active &= ~reached & ~np.all(position == env.goal, axis=1)
+                if not active.any():
+                    break
+        return reached
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        agent = self.load_agent()
+        s = test_seed(seed)
+        env = self.mazes(s)
+        return self.score_parts(
+            self.decision_probabilities(agent, env), self.decision_probabilities(agent, env, answer.edits),
+            self.corner_reached(agent, env, s), self.corner_reached(agent, env, s, answer.edits), seed,
+        )
+
+    def score_parts(self, p_unedited, p_edited, corner_unedited, corner_edited, seed: int) -> ScoreReport:
+        guard = corner_edited.mean() < 0.9 * corner_unedited.mean()
+        drop = np.zeros(len(p_edited)) if guard else p_unedited - p_edited
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        return ScoreReport(
+            metrics={"probability_drop": float(drop.mean()), "p_toward_goal": float(p_edited.mean()),
+                     "p_toward_goal_unedited": float(p_unedited.mean()), "corner_rate": float(corner_edited.mean()),
+                     "corner_rate_unedited": float(corner_unedited.mean()), "competence_guard_tripped": float(guard)},
+            score=float(drop.mean()), ci=mean_ci(drop, rng), n=len(drop), floor=0.0,
+            ceiling=float(p_unedited.mean()),
+        )
+
 def tasks(sha256: str) -> list[Task]:
-    return [GoalReadout(sha256), Retarget(sha256)]
+    return [GoalReadout(sha256), Retarget(sha256), GoalSuppress(sha256)]
