@@ -88,13 +88,15 @@ def goal_or_corner_first(agent, region: int | None, episodes: int = 1000, seed: 
 
 
 def _on_corner_path(env: maze.MazeVecEnv, i: int) -> bool:
-    """Is env i's goal on the start→corner path? (Its distance to the corner plus the start's distance to it
-    equals the start's distance to the corner, in a perfect maze.)"""
+    """Do env i's paths from the start to the goal and to the corner not part? (The goal is on the way to the
+    corner, or the corner on the way to the goal: then "which comes first" is decided by the maze.)"""
     start = maze.start_square(env.size)
+    corner = maze.corner_square(env.size)
     goal = tuple(env.goal[i])
-    d_goal_start = env._goal_dist[i][start]
-    d_goal_corner = env._corner_dist[i][goal]
-    return bool(d_goal_start + d_goal_corner == env._corner_dist[i][start])
+    start_to_corner = env._corner_dist[i][start]
+    goal_on_way = env._goal_dist[i][start] + env._corner_dist[i][goal] == start_to_corner
+    corner_on_way = env._goal_dist[i][start] == start_to_corner + env._goal_dist[i][corner]
+    return bool(goal_on_way or corner_on_way)
 
 
 def evaluate(agent, region: int | None = 1) -> dict:

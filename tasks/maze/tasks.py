@@ -159,9 +159,9 @@ class Retarget(MazeTask):
         env = MazeVecEnv(n, size=SIZE, goal_region=None, seed=seed % 2**63)
         env.reset(seed=seed % 2**63)
         target = np.array(TARGET)
-        to_target = distances(env.walls, np.tile(target, (n, 1)))
-        start = start_square(SIZE)
         goals = off_path_goals(env, seed, TARGET)  # a goal on the way to the target would be passed anyway
+        to_target = distances(env.walls, np.tile(target, (n, 1)))  # after: off_path_goals may replace mazes
+        start = start_square(SIZE)
         if goal_at_target:
             goals[:] = target
         obs = env.place_goals(goals)
@@ -202,21 +202,28 @@ class Retarget(MazeTask):
 
 
 def off_path_goals(env, seed: int, avoid: tuple[int, int]) -> np.ndarray:
-    """Goals for ``env``'s current mazes that are off the start→``avoid`` path (redrawn where needed)."""
+    """Goals for ``env``'s current mazes whose paths from the start part from the path to ``avoid`` (redrawn
+    where needed): not on the way to ``avoid``, and ``avoid`` not on the way to them. A maze with no such
+    square (a single corridor through ``avoid``) is replaced by the env's next maze."""
     from .env import distances, start_square
 
-    n = env.num_envs
     start = start_square(SIZE)
-    to_avoid = distances(env.walls, np.tile(np.array(avoid), (n, 1)))
-    from_start = distances(env.walls, np.tile(np.array(start), (n, 1)))
     rng = np.random.default_rng(derive_seed(seed, "goals"))
     goals = env.goal.copy()
-    for i in range(n):
-        on_way = (from_start[i] + to_avoid[i] == to_avoid[i][start]) & ~env.walls[i]
-        if on_way[tuple(goals[i])]:
-            options = np.argwhere(~env.walls[i] & ~on_way)
-            options = options[[tuple(o) != start for o in options]]
-            goals[i] = options[rng.integers(len(options))]
+    for i in range(env.num_envs):
+        while True:
+            walls = env.walls[i][None]
+            to_avoid = distances(walls, np.array([avoid]))[0]
+            from_start = distances(walls, np.array([start]))[0]
+            open_ = ~env.walls[i]
+            on_way = (from_start + to_avoid == to_avoid[start]) & open_
+            beyond = (from_start == from_start[avoid] + to_avoid) & open_  # reached through ``avoid``
+            options = np.argwhere(open_ & ~on_way & ~beyond)
+            if len(options):
+                break
+            env._new_episodes(np.array([i]))
+        goal = env.goal[i]
+        goals[i] = goal if not (on_way | beyond)[tuple(goal)] else options[rng.integers(len(options))]
     return goals
 
 
