@@ -64,3 +64,12 @@ def test_goal_suppress_known_answers_and_decision_squares(untrained):
     crippled = task.score_parts(p, np.zeros_like(p), corner, np.arange(len(p)) < len(p) // 2, 0)
     assert crippled.normalized_score == pytest.approx(0.0) and crippled.metrics["competence_guard_tripped"] == 1.0
     assert MOVES.shape == (4, 2)
+
+
+@pytest.mark.parametrize("target,message", [
+    ((2, 2), "is a wall in every maze"), ((2, 3), "a passage square"), ((0, 3), "outside the maze's inner squares"),
+    ((1, 7), "the start or the corner"),
+])
+def test_a_bad_retarget_square_is_refused_in_one_line(target, message):
+    with pytest.raises(ValueError, match=message):
+        T.Retarget(UNPINNED, target=target)

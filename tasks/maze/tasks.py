@@ -121,10 +121,27 @@ class GoalReadout(MazeTask):
 TARGET = (1, 1)  # the top-left square: always open, as far from the start's column as from the corner's row
 
 
+def check_target(square) -> tuple[int, int]:
+    """A retarget square must be open in every maze: a cell (odd row and column) inside the 9×9 grid."""
+    row, col = (int(v) for v in square)
+    if not (1 <= row <= INNER and 1 <= col <= INNER):
+        raise ValueError(f"target ({row}, {col}) is outside the maze's inner squares 1..{INNER}")
+    if row % 2 == 0 and col % 2 == 0:
+        raise ValueError(f"target ({row}, {col}) is a wall in every maze (even row and column); choose a cell "
+                         "with odd row and column")
+    if row % 2 == 0 or col % 2 == 0:
+        raise ValueError(f"target ({row}, {col}) is a passage square, a wall in most mazes; choose a cell with odd "
+                         "row and column")
+    if (row, col) in ((INNER, 1), (1, INNER)):
+        raise ValueError(f"target ({row}, {col}) is the start or the corner; choose another cell")
+    return row, col
+
+
 class Retarget(MazeTask):
     """Make the agent go to the fixed target square instead of the cheese (Mini et al.'s retargeting)."""
 
-    def __init__(self, sha256: str):
+    def __init__(self, sha256: str, target: tuple[int, int] = TARGET):
+        self.target = check_target(target)
         self.spec = TaskSpec(
             id="maze/retarget-v1",
             title="Retarget the maze agent to the top-left square",
@@ -158,8 +175,8 @@ class Retarget(MazeTask):
         n = self.spec.test_size
         env = MazeVecEnv(n, size=SIZE, goal_region=None, seed=seed % 2**63)
         env.reset(seed=seed % 2**63)
-        target = np.array(TARGET)
-        goals = off_path_goals(env, seed, TARGET)  # a goal on the way to the target would be passed anyway
+        target = np.array(self.target)
+        goals = off_path_goals(env, seed, self.target)  # a goal on the way to the target would be passed anyway
         to_target = distances(env.walls, np.tile(target, (n, 1)))  # after: off_path_goals may replace mazes
         start = start_square(SIZE)
         if goal_at_target:
