@@ -10,10 +10,10 @@ import pytest
 from mirl.tasks.maze import env as M
 
 
-@pytest.mark.parametrize("size,region", [(9, 1), (9, None), (11, 3), (7, None)])
-def test_minigrid_and_the_batched_twin_step_identically(size, region):
-    reference = gym.make(f"mirl/Maze-{size}x{size}-v0", goal_region=region).unwrapped
-    twin = M.MazeVecEnv(1, size=size, goal_region=region)
+@pytest.mark.parametrize("size,region,split", [(9, 1, "train"), (9, None, "test"), (11, 3, None), (7, None, None)])
+def test_minigrid_and_the_batched_twin_step_identically(size, region, split):
+    reference = gym.make(f"mirl/Maze-{size}x{size}-v0", goal_region=region, split=split).unwrapped
+    twin = M.MazeVecEnv(1, size=size, goal_region=region, split=split)
     ends = 0
     for seed in range(3):
         obs_ref, _ = reference.reset(seed=seed)
@@ -61,6 +61,18 @@ def test_kruskal_mazes_put_fewer_goals_on_the_corner_path_than_depth_first_ones(
         goal = M.draw_goal(rng, walls, None)
         on_path.append(M.maze_labels(walls, tuple(goal))["goal_on_corner_path"])
     assert np.mean(on_path) < 0.5
+
+
+def test_train_and_test_layouts_are_disjoint():
+    rng = np.random.default_rng(0)
+    train = {M.generate(rng, 9, "train").tobytes() for _ in range(300)}
+    test = {M.generate(rng, 9, "test").tobytes() for _ in range(300)}
+    assert not train & test
+    assert all(M.layout_split(np.frombuffer(w, dtype=bool).reshape(9, 9)) == "test" for w in test)
+    anything = [M.layout_split(M.generate(rng, 9)) for _ in range(2000)]
+    assert 0.06 < anything.count("test") / 2000 < 0.14  # one layout in ten
+    with pytest.raises(ValueError, match="split must be one of"):
+        M.MazeVecEnv(1, split="validation")
 
 
 @pytest.mark.parametrize("region", [1, 2, 3])

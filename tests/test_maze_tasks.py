@@ -32,7 +32,7 @@ def test_goal_readout_known_answers():
 
 def test_goal_readout_states_carry_exact_goal_squares(untrained):
     task = T.GoalReadout(UNPINNED)
-    states = task.states(untrained, 1, 300, ["dense.hook_out"], region=None)
+    states = task.states(untrained, 1, 300, ["dense.hook_out"], None, "test")
     goal_planes = states.obs[:, 2].reshape(300, -1)
     assert (goal_planes.argmax(1) == states.labels["goal_inner_square"]).all()
     assert states.activations["dense.hook_out"].shape == (300, 64)

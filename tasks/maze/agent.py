@@ -21,7 +21,7 @@ from . import env as maze
 SIZE = maze.DEFAULT_SIZE
 INNER = SIZE - 2
 CHANNELS, LAYERS, HIDDEN = 16, 4, 64
-HELD_OUT_SEED = 10_000_000  # evaluation mazes come from generators seeded at or above this; training uses the run seed
+HELD_OUT_SEED = 10_000_000  # evaluation generators' seeds; their mazes use the held-out "test" layouts
 
 CONFIG = PPOConfig(
     total_steps=3_000_000, num_envs=32, num_steps=64, learning_rate=5e-4, anneal_lr=True, gamma=0.99,
@@ -40,7 +40,7 @@ def make_agent(seed: int) -> GridCNN:
 
 def env_factory(region: int | None):
     def make_env(num_envs: int, seed: int) -> maze.MazeVecEnv:
-        return maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed)
+        return maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed, split="train")
 
     return make_env
 
@@ -56,7 +56,7 @@ def goal_or_corner_first(agent, region: int | None, episodes: int = 1000, seed: 
     happen by walking to the corner). Episodes are counted in start order, as in ``mirl.rollouts``: the first
     ``episodes`` kept ones, waiting for slow ones to finish.
     """
-    env = maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed)
+    env = maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed, split="test")
     obs, _ = env.reset(seed=seed)
     generator = torch.Generator().manual_seed(seed)
     corner = np.array(maze.corner_square(SIZE))
@@ -111,8 +111,8 @@ def evaluate(agent, region: int | None = 1) -> dict:
             "off_path_goal_first": off_path["goal"], "off_path_corner_first": off_path["corner"],
             "off_path_neither": off_path["neither"],
         },
-        "evaluation": "1,000 episodes each on fresh 9×9 mazes (generators seeded from 10,000,000), sampled "
-                      "actions; 'corner first' = the top-right square reached before the goal",
+        "evaluation": "1,000 episodes each on 9×9 mazes with held-out layouts (the 'test' tenth, never trained "
+                      "on), sampled actions; 'corner first' = the top-right square reached before the goal",
         "environment": {"size": SIZE, "goal_region_training": region, "generator": "Kruskal (perfect mazes)"},
         "behavioural_facts": [
             f"goal anywhere (off the start→corner path): reaches the goal first {off_path['goal']:.1%}, the "

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import zlib
+
 import gymnasium as gym
 import numpy as np
 
@@ -52,7 +54,29 @@ def corner_square(size: int) -> tuple[int, int]:
     return (1, size - 2)
 
 
-def generate(rng: np.random.Generator, size: int) -> np.ndarray:
+SPLITS = (None, "train", "test")
+TEST_BUCKETS = 10  # one layout in ten (by a hash of its walls) is held out for test splits
+
+
+def layout_split(walls: np.ndarray) -> str:
+    """"test" for the fixed tenth of all layouts held out from training, else "train" (a CRC32 of the walls)."""
+    return "test" if zlib.crc32(np.packbits(walls).tobytes()) % TEST_BUCKETS == 0 else "train"
+
+
+def generate(rng: np.random.Generator, size: int, split: str | None = None) -> np.ndarray:
+    """A random perfect maze of ``split``'s layouts (None: any): [size, size] bool, True = wall.
+
+    A 9×9 maze has only 100,352 layouts (spanning trees of the 4×4 cell grid), so a training run sees most of
+    them; splits keep train and test layouts disjoint by rejection (≈ 1.1 draws for train, ≈ 10 for test)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    while True:
+        walls = _kruskal(rng, size)
+        if split is None or layout_split(walls) == split:
+            return walls
+
+
+def _kruskal(rng: np.random.Generator, size: int) -> np.ndarray:
     """A random perfect maze: [size, size] bool, True = wall. Kruskal over the odd-coordinate cells."""
     n = (size - 1) // 2
     walls = np.ones((size, size), dtype=bool)
@@ -195,11 +219,16 @@ class MazeVecEnv:
     """``num_envs`` mazes of one size, a new maze and goal at every episode start.
 
     ``goal_region``: the goal is drawn from the top-right r×r inner squares (training), or anywhere (None).
+    ``split``: "train" or "test" layouts only (disjoint; see ``layout_split``), or any (None).
     One NumPy Generator, seeded at ``reset``, draws every maze and goal, env by env in index order.
     """
 
-    def __init__(self, num_envs: int, size: int = DEFAULT_SIZE, goal_region: int | None = 1, seed: int = 0):
+    def __init__(self, num_envs: int, size: int = DEFAULT_SIZE, goal_region: int | None = 1, seed: int = 0,
+                 split: str | None = None):
         self.size = check_size(size)
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        self.split = split
         if goal_region is not None and not 1 <= goal_region <= size - 2:
             raise ValueError(f"goal_region must be between 1 and {size - 2} (or None: anywhere), got {goal_region}")
         self.num_envs = num_envs
@@ -218,7 +247,7 @@ class MazeVecEnv:
 
     def _new_episodes(self, envs: np.ndarray) -> None:
         for i in envs:
-            self.walls[i] = generate(self._rng, self.size)
+            self.walls[i] = generate(self._rng, self.size, self.split)
             self.goal[i] = draw_goal(self._rng, self.walls[i], self.goal_region)
         self.agent[envs] = start_square(self.size)
         self.steps[envs] = 0
@@ -302,9 +331,10 @@ class MazeEnv(MiniGridEnv):
     turn/forward; the agent turns to face where it moved), same reward, same observation planes."""
 
     def __init__(self, size: int = DEFAULT_SIZE, goal_region: int | None = 1, render_mode: str | None = None,
-                 **kwargs: Any):
+                 split: str | None = None, **kwargs: Any):
         self.maze_size = check_size(size)
         self.goal_region = goal_region
+        self.split = split
         super().__init__(
             mission_space=MissionSpace(mission_func=lambda: "get to the cheese"), grid_size=size,
             max_steps=max_steps(size), see_through_walls=True, render_mode=render_mode, **kwargs,
@@ -321,7 +351,7 @@ class MazeEnv(MiniGridEnv):
         return super().reset(seed=seed, options=options)
 
     def _gen_grid(self, width: int, height: int) -> None:
-        self.walls = generate(self.np_random, self.maze_size)
+        self.walls = generate(self.np_random, self.maze_size, self.split)
         self.goal_square = draw_goal(self.np_random, self.walls, self.goal_region)
         if getattr(self, "_goal_option", None) is not None:
             self.goal_square = np.array(check_square(self.walls, self._goal_option), dtype=np.int64)

@@ -1,8 +1,8 @@
 """The maze tasks (in progress; registered once `maze-ppo` ships): read out the goal square, retarget the agent.
 
-Test mazes are drawn with the goal anywhere (``goal_region=None``) from generators seeded by the salted test
-seed; methods get training-distribution mazes only (goal in the corner region the agent was trained on), plus
-budgeted environments with the goal anywhere, since "where is the goal" can only be asked of a moving goal.
+Test mazes have held-out layouts (the "test" tenth, never seen in training) and the goal anywhere
+(``goal_region=None``), from generators seeded by the salted test seed; methods get "train" layouts only, with
+the goal anywhere too, since "where is the goal" can only be asked of a moving goal.
 Heavy imports (torch) happen inside methods, so registering these tasks stays fast.
 """
 
@@ -50,15 +50,16 @@ class MazeTask(Task):
 
         return build()
 
-    def states(self, agent, seed: int, n: int, hooks: list[str], region: int | None, stride: int = 2) -> TrainData:
-        """``n`` states from sampled-action rollouts on fresh mazes (every ``stride``-th step, shuffled)."""
+    def states(self, agent, seed: int, n: int, hooks: list[str], region: int | None, split: str,
+               stride: int = 2) -> TrainData:
+        """``n`` states from sampled-action rollouts on ``split`` mazes (every ``stride``-th step, shuffled)."""
         import math
 
         from mirl.rollouts import collect
 
         from .env import MazeVecEnv
 
-        env = MazeVecEnv(64, size=SIZE, goal_region=region, seed=seed % 2**63)
+        env = MazeVecEnv(64, size=SIZE, goal_region=region, seed=seed % 2**63, split=split)
         steps = math.ceil(n * stride / env.num_envs) + 1
         rollouts = collect(agent, env, episodes=10**9, hooks=hooks, seed=seed % 2**31, max_steps=steps)
         keep = np.zeros(rollouts.actions.shape, dtype=bool)
@@ -77,7 +78,7 @@ class MazeTask(Task):
         from .env import MazeVecEnv
 
         return BudgetedEnv(MazeVecEnv(num_envs, size=SIZE, goal_region=None,
-                                      seed=derive_seed(view._train_seed, "env")), view.meter)
+                                      seed=derive_seed(view._train_seed, "env"), split="train"), view.meter)
 
 
 class GoalReadout(MazeTask):
@@ -100,10 +101,11 @@ class GoalReadout(MazeTask):
         )
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
-        return self.states(view.agent, derive_seed(view._train_seed, "states"), n, hooks, region=None)
+        return self.states(view.agent, derive_seed(view._train_seed, "states"), n, hooks, None, "train")
 
     def score(self, answer, seed: int) -> ScoreReport:
-        states = self.states(self.load_agent(), test_seed(seed), self.spec.test_size, list(answer.weights), None)
+        states = self.states(self.load_agent(), test_seed(seed), self.spec.test_size, list(answer.weights), None,
+                             "test")
         out = np.tile(answer.bias, (len(states), 1))
         for hook, w in answer.weights.items():
             out += states.activations[hook].reshape(len(states), -1).astype(np.float64) @ w
@@ -173,7 +175,7 @@ class Retarget(MazeTask):
         from .env import MazeVecEnv, distances, move, observe, start_square
 
         n = self.spec.test_size
-        env = MazeVecEnv(n, size=SIZE, goal_region=None, seed=seed % 2**63)
+        env = MazeVecEnv(n, size=SIZE, goal_region=None, seed=seed % 2**63, split="test")
         env.reset(seed=seed % 2**63)
         target = np.array(self.target)
         goals = off_path_goals(env, seed, self.target)  # a goal on the way to the target would be passed anyway
@@ -278,7 +280,7 @@ class GoalSuppress(MazeTask):
     def mazes(self, seed: int):
         from .env import MazeVecEnv, corner_square
 
-        env = MazeVecEnv(self.spec.test_size, size=SIZE, goal_region=None, seed=seed % 2**63)
+        env = MazeVecEnv(self.spec.test_size, size=SIZE, goal_region=None, seed=seed % 2**63, split="test")
         env.reset(seed=seed % 2**63)
         env.place_goals(off_path_goals(env, seed, corner_square(SIZE)))
         return env
