@@ -110,7 +110,10 @@ class TaskSpec(_Model):
     hook_points: dict[str, list[int]] = Field(
         description="Hook points a method may use, with per-example activation shapes (no batch dim)"
     )
-    target: str = Field(description="The variable, unit set or behaviour the answer is about")
+    target: str = Field(
+        description="The variable, unit set or behaviour the answer is about; for readout and prediction tasks, "
+        "the key of that label in train_data().labels"
+    )
     unit_level: Literal["element", "channel"] = Field(
         default="element",
         description="What a unit_scores answer scores: every activation element (shape = the hook's), or every "

@@ -162,7 +162,7 @@ class GoalPredict(CoinRunTask):
         "the level's original end column, at a death, or after 500 steps. Scored by AUROC against real rollouts.",
         answer_kind="prediction",
         hook_points=ALL_HOOKS,
-        target="collected (the agent collects the moved coin)",
+        target="collected",  # the label in train_data().labels: 1 if the agent collects the moved coin
         output_dim=1,
         primary_metric="auroc",
         metrics=[
@@ -411,7 +411,7 @@ class CoinReadout(CoinRunTask):
         "prediction is the argmax of the 10 outputs. Primary: balanced accuracy (a constant guess scores 1/10).",
         answer_kind="readout",
         hook_points={"encoder.conv2.hook_out": CONV_HOOKS["encoder.conv2.hook_out"], "dense.hook_out": [256]},
-        target="coin_class (coarse coin position relative to the agent, or not visible)",
+        target="coin_class",  # the label in train_data().labels: coarse coin position, or 9 = not visible
         output_dim=COIN_CLASSES,
         primary_metric="balanced_accuracy",
         metrics=[

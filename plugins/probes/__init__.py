@@ -1,0 +1,10 @@
+"""Probe methods (issue 8): decoders fitted on the train split's activations."""
+
+from mirl import hookimpl
+
+
+@hookimpl
+def register_methods(register):
+    from .linear import LinearProbe
+
+    register(LinearProbe)

@@ -1,0 +1,34 @@
+"""Probe methods: the logistic fit itself, and `linear-probe` through the method contract on the smoke tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mirl.pluginhost import get_methods
+from mirl.probes import fit_logistic
+from mirl.testing import check_method
+
+
+def test_logistic_fit_separates_and_works_on_raw_features():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 20)) * 3
+    labels = rng.integers(0, 3, size=600)
+    x = centres[labels] + rng.normal(size=(600, 20))
+    x[:, 5] = 7.0  # a constant feature must not break the standardisation
+    x *= np.linspace(0.01, 100, 20)  # wildly different scales, folded back into the weights
+    w, b = fit_logistic(x, labels, 3)
+    assert w.shape == (20, 3) and b.shape == (3,)
+    assert ((x @ w + b).argmax(1) == labels).mean() > 0.97
+    shuffled = rng.permutation(labels)
+    w, b = fit_logistic(x[:300], shuffled[:300], 3)
+    assert ((x[300:] @ w + b).argmax(1) == shuffled[300:]).mean() < 0.45  # nothing to learn: ≈ chance (1/3)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        fit_logistic(x, labels + 1, 3)
+
+
+def test_linear_probe_honours_the_contract_and_reads_the_smoke_goal():
+    results = check_method(get_methods().get("linear-probe"), task_ids=["smoke/goal-readout-v1", "smoke/next-action-v1"])
+    for result in results:
+        assert result.status == "ok", result.error
+        assert result.normalized_score > 0.95, (result.task_id, result.metrics)
