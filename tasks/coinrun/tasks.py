@@ -25,7 +25,7 @@ FOLDER = Path(__file__).parent
 AGENT = AgentRef(
     id="coinrun-ppo",
     checkpoint="coinrun-ppo.pt",
-    sha256="16f6c0e6e351a18b984c0cb18b96bf2356c8f3022171cba6acbd5522a0c17379",
+    sha256="0dcc009503785e60d3a45c2ae64d424d302260c1affa17982e61d5ba8b164172",
     card="coinrun-ppo.card.json",
 )
 CONV_HOOKS = {
