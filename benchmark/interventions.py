@@ -77,6 +77,14 @@ class EditHooks:
         self.edits = list(edits)
         self.rng = np.random.default_rng(seed)  # resample-ablation draws
         self.episode_steps: np.ndarray | None = None
+        # Per edit: the summed L2 norm of the change it made and the number of (env, step) rows it applied to,
+        # so a scorer can build a random edit of the same size as a control.
+        self._change_sums = np.zeros(len(self.edits))
+        self._change_rows = np.zeros(len(self.edits), dtype=np.int64)
+
+    def edit_sizes(self) -> list[float]:
+        """Each edit's mean L2 norm of change per activation it applied to (0 if it never applied)."""
+        return [float(total / rows) if rows else 0.0 for total, rows in zip(self._change_sums, self._change_rows)]
 
     def _rows(self, edit: Edit) -> torch.Tensor | None:
         if edit.steps is None:
@@ -87,19 +95,41 @@ class EditHooks:
 
     def fwd(self) -> list[tuple[str, Callable]]:
         """(hook name, fn) pairs for ``agent.hooks(...)``: one function per hook point, edits in order."""
-        by_hook: dict[str, list[Edit]] = {}
-        for edit in self.edits:
-            by_hook.setdefault(edit.hook, []).append(edit)
+        by_hook: dict[str, list[int]] = {}
+        for i, edit in enumerate(self.edits):
+            by_hook.setdefault(edit.hook, []).append(i)
 
-        def make(edits: list[Edit]) -> Callable:
+        def make(indices: list[int]) -> Callable:
             def fn(act: torch.Tensor, name: str) -> torch.Tensor:
-                for edit in edits:
-                    act = apply_edit(act, edit, self._rows(edit), self.rng)
+                for i in indices:
+                    rows = self._rows(self.edits[i])
+                    edited = apply_edit(act, self.edits[i], rows, self.rng)
+                    change = (edited - act).flatten(1).norm(dim=1)
+                    self._change_sums[i] += float((change if rows is None else change[rows]).sum())
+                    self._change_rows[i] += act.shape[0] if rows is None else int(rows.sum())
+                    act = edited
                 return act
 
             return fn
 
         return [(hook, make(edits)) for hook, edits in by_hook.items()]
+
+
+def random_edits_like(edits: list[Edit], sizes: list[float], hook_shapes: dict[str, list[int]],
+                      rng: np.random.Generator) -> list[Edit]:
+    """A size-matched random control for ``edits``: per edit, an ``add`` of a uniformly random direction over the
+    hook's full shape with norm ``sizes[i]`` (the change that edit actually made), at the same steps.
+
+    Any large enough perturbation shifts behaviour, so an edit's effect only means something against what a
+    random edit of the same size does."""
+    control = []
+    for edit, size in zip(edits, sizes):
+        if size <= 0:
+            continue
+        direction = rng.normal(size=hook_shapes[edit.hook])
+        control.append(Edit(hook=edit.hook, op="add", vector=direction * (size / np.linalg.norm(direction)),
+                            steps=edit.steps))
+    return control
 
 
 @dataclass
@@ -118,6 +148,8 @@ class EpisodeOutcomes:
     summaries: dict[str, np.ndarray] = field(default_factory=dict)
     """Per hook in ``summarise``: the mean activation [episodes, *hook_shape] (float32) over each episode's first
     ``summary_steps`` steps (all of them if it is shorter), as the rest of the network saw it (after edits)."""
+    edit_sizes: list[float] = field(default_factory=list)
+    """Per edit: the mean L2 norm of the change it made to one activation (``EditHooks.edit_sizes``)."""
 
 
 @torch.no_grad()
@@ -205,4 +237,5 @@ def run_episodes(
         return {key: np.array([f[part][key] for f in finals]) for key in finals[0].get(part, {})}
 
     first = {key: np.array([f[key] for f in firsts]) for key in firsts[0]}
-    return EpisodeOutcomes(returns, lengths, terminated_at, stack("labels"), stack("info"), first, summaries)
+    return EpisodeOutcomes(returns, lengths, terminated_at, stack("labels"), stack("info"), first, summaries,
+                           hooks.edit_sizes())

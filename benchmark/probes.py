@@ -7,7 +7,6 @@ result is a decoder on the raw activations, in the form a ``Readout`` or ``Predi
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 def fit_logistic(
@@ -19,6 +18,8 @@ def fit_logistic(
     ``features`` [n, F], integer ``labels`` [n] in ``[0, num_classes)``. Returns ``(weights [F, C], bias [C])``
     on the raw features; for ``num_classes == 2`` callers wanting one logit use ``w[:, 1] - w[:, 0]``.
     """
+    import torch  # here, not at module level: method plugins import this module while `mirl methods` lists them
+
     x = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
     y = np.asarray(labels, dtype=np.int64)
     if len(x) != len(y):

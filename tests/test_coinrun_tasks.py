@@ -121,23 +121,32 @@ def test_coin_steer_metric_known_answers():
     t = task(STEER)
     n = 1000
     rng = np.random.default_rng(0)
-    base = {"coin": rng.random(n) < 0.7, "death": rng.random(n) < 0.05}
+    base = {"coin": rng.random(n) < 0.5, "death": rng.random(n) < 0.05}
     base["end"] = ~base["coin"] & ~base["death"]
+    control = [{"coin": rng.random(n // 4) < 0.7} for _ in range(4)]  # random edits alone raise the rate
     perfect = {"coin": np.ones(n, bool), "death": np.zeros(n, bool), "end": np.zeros(n, bool)}
-    assert t.score_rates(base, perfect, 0).normalized_score == pytest.approx(1.0)
-    assert t.score_rates(base, base, 0).normalized_score == pytest.approx(0.0)
+    assert t.score_rates(base, perfect, control, 0).normalized_score == pytest.approx(1.0)
+    like_random = {"coin": rng.random(n) < 0.7, "death": base["death"], "end": base["end"]}
+    assert abs(t.score_rates(base, like_random, control, 0).normalized_score) < 0.1
+    # Matching the unedited agent is not a floor here: it is below what a random edit of that size does.
+    assert t.score_rates(base, base, control, 0).normalized_score < -0.5
     reckless = {"coin": np.ones(n, bool), "death": rng.random(n) < 0.2, "end": np.zeros(n, bool)}
-    tripped = t.score_rates(base, reckless, 0)
+    tripped = t.score_rates(base, reckless, control, 0)
     assert tripped.normalized_score == pytest.approx(0.0) and tripped.metrics["death_guard_tripped"] == 1.0
     assert tripped.metrics["coin_rate_raw"] == 1.0
 
 
-@pytest.mark.parametrize("method", ["random"])
-def test_coin_steer_random_edit_scores_about_zero(method):
-    result = evaluate(task(STEER), get_methods().get(method), seed=0)
+def test_coin_steer_random_edit_is_one_more_draw_of_the_control():
+    """The random method's edit is distributed like the control's directions, so it scores ≈ 0 in expectation;
+    one draw lands within the spread of directions (measured sd 0.11 in coin rate on the shipped agent)."""
+    result = evaluate(task(STEER), get_methods().get("random"), seed=0)
     assert result.status == "ok", result.error
-    assert result.normalized_score < 0.1, result.metrics
-    assert 0.2 < result.metrics["coin_rate_unedited"] < 0.95
+    m = result.metrics
+    assert 0.2 < m["coin_rate_unedited"] < 0.95
+    assert m["coin_rate_random_edit_sd"] > 0
+    assert abs(m["coin_rate_raw"] - m["coin_rate_random_edit"]) < 3 * max(m["coin_rate_random_edit_sd"], 0.05), m
+    assert result.normalized_score == pytest.approx(
+        (m["coin_rate"] - m["coin_rate_random_edit"]) / (1 - m["coin_rate_random_edit"]))
 
 
 # ---- saw-locate -------------------------------------------------------------------------------------------

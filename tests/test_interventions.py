@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mirl.interventions import EditHooks, apply_edit, run_episodes
+from mirl.interventions import EditHooks, apply_edit, random_edits_like, run_episodes
 from mirl.pluginhost import get_tasks
 from mirl.schemas import Edit
 from mirl.tasks.smoke.env import SmokeGridVecEnv, cells_to_positions, manhattan
@@ -64,6 +64,33 @@ def test_steps_select_rows():
     assert torch.equal(out[0], ACT[0]) and torch.equal(out[1], torch.zeros(3, 2, 2))
 
 
+def test_edit_sizes_are_the_mean_change_norm_over_the_rows_edited():
+    vector = np.ones((3, 2, 2))
+    hooks = EditHooks([Edit(hook="h", op="add", vector=vector, scale=2.0),
+                       Edit(hook="h", op="set", channels=[0], value=0.0, steps=[1])])
+    [(_, fn)] = hooks.fwd()
+    hooks.episode_steps = np.array([0, 1])
+    edited = fn(ACT, "h")
+    hooks.episode_steps = np.array([3, 3])  # the set edit applies to no row this time
+    fn(ACT, "h")
+    add_size, set_size = hooks.edit_sizes()
+    assert add_size == pytest.approx(2.0 * np.sqrt(12))
+    after_add = ACT[1] + 2.0
+    assert set_size == pytest.approx(float(after_add[0].norm()))  # one row edited, counted once
+    assert torch.equal(edited[1, 0], torch.zeros(2, 2))
+    assert EditHooks([Edit(hook="h", op="add", vector=vector)]).edit_sizes() == [0.0]  # never applied
+
+
+def test_random_edits_like_match_size_hook_and_steps_with_a_fresh_direction():
+    edits = [Edit(hook="h", op="set", channels=[0], value=0.0, steps=[1, 2]), Edit(hook="g", op="add", vector=[1.0])]
+    control = random_edits_like(edits, [5.0, 0.0], {"h": [3, 2, 2], "g": [1]}, np.random.default_rng(0))
+    [edit] = control  # the zero-size edit gets no control
+    assert edit.op == "add" and edit.hook == "h" and edit.steps == [1, 2]
+    assert edit.vector.shape == (3, 2, 2) and np.linalg.norm(edit.vector) == pytest.approx(5.0)
+    again = random_edits_like(edits, [5.0, 0.0], {"h": [3, 2, 2], "g": [1]}, np.random.default_rng(1))
+    assert abs(float(np.vdot(edit.vector, again[0].vector))) < 25.0  # a different direction per draw
+
+
 @pytest.fixture(scope="module")
 def agent():
     return get_tasks().get("smoke/goal-readout-v1").load_agent()
@@ -90,6 +117,7 @@ def test_unedited_agent_solves_every_episode_on_a_shortest_path(agent):
 def test_erasing_the_goal_plane_breaks_goal_seeking(agent):
     erased = outcomes(agent, [Edit(hook="encoder.hook_out", op="set", channels=[1], value=0.0)])
     assert erased.returns.mean() < 0.3
+    assert len(erased.edit_sizes) == 1 and erased.edit_sizes[0] > 0  # the goal plane was non-zero to erase
 
 
 def test_an_edit_at_a_step_never_reached_changes_nothing(agent):

@@ -213,6 +213,9 @@ class GoalPredict(CoinRunTask):
 # 2. coin-steer
 
 DEATH_GUARD = 0.05  # an edit that raises the death rate by more than 5 points scores 0
+# Random directions of one size move the coin rate a lot, and differently (0.38–0.67 for six draws against
+# 0.48 unedited on coinrun-ppo 0dcc0095…), so the floor pools several of them.
+CONTROL_DIRECTIONS = 4
 
 
 class CoinSteer(CoinRunTask):
@@ -223,8 +226,9 @@ class CoinSteer(CoinRunTask):
         description="Held-out levels with the coin on a uniformly random standing cell; episodes end at the coin, "
         "at the original end column, at a death or after 500 steps. The edit is applied at every step and may "
         "only read activations (add, set, project out, patch, ablate). Primary: the coin-collection rate with the "
-        "edit, normalised between the unedited agent's rate (0) and 1; an edit that raises the death rate by more "
-        "than 5 points scores the unedited rate (0 normalised).",
+        "edit, normalised between the rate under size-matched random edits (0: four random directions, each "
+        "with the norm of the change the edit made at its hook, on a quarter of the levels each) and 1; an edit "
+        "that raises the death rate by more than 5 points over the unedited agent's scores 0.",
         answer_kind="intervention",
         hook_points={**CONV_HOOKS, "dense.hook_out": [256]},
         target="collect the moved coin",
@@ -232,13 +236,18 @@ class CoinSteer(CoinRunTask):
         metrics=[
             MetricSpec(name="coin_rate", higher_is_better=True, description="edited episodes collecting the coin (guarded)"),
             MetricSpec(name="coin_rate_raw", higher_is_better=True, description="the same before the death guard"),
-            MetricSpec(name="coin_rate_unedited", higher_is_better=True, description="the floor"),
+            MetricSpec(name="coin_rate_random_edit", higher_is_better=True,
+                       description="the floor: coin rate under size-matched random edits"),
+            MetricSpec(name="coin_rate_random_edit_sd", higher_is_better=False,
+                       description="sd of the coin rate across the random directions"),
+            MetricSpec(name="coin_rate_unedited", higher_is_better=True, description="the unedited agent's"),
             MetricSpec(name="death_rate", higher_is_better=False, description="edited episodes ending in a death"),
             MetricSpec(name="death_rate_unedited", higher_is_better=False, description="unedited deaths"),
             MetricSpec(name="end_rate", higher_is_better=False, description="edited episodes reaching the end"),
         ],
         normalization=Normalization(
-            floor=None, ceiling=1.0, floor_source="coin rate of the unedited agent on the same levels",
+            floor=None, ceiling=1.0,
+            floor_source="coin rate under four size-matched random edits on the same levels (measured per answer)",
             ceiling_source="every coin collected",
         ),
         budget=Budget(env_steps=600_000, forward_passes=600_000, wall_seconds=600.0),
@@ -252,28 +261,50 @@ class CoinSteer(CoinRunTask):
         env = BudgetedEnv(moved_coin_env("train", derive_seed(view._train_seed, "states")), view.meter)
         return sample_states(view.agent, env, n, hooks, view._train_seed)
 
-    def rates(self, agent, seed: int, edits=()) -> dict[str, np.ndarray]:
-        out = self.play(agent, moved_coin_env("test", seed), self.spec.test_size, seed, edits=edits)
+    def rates(self, agent, seed: int, edits=(), episodes: int | None = None) -> dict[str, np.ndarray]:
+        """Per-episode outcomes on ``episodes`` (default: the test size) held-out moved-coin levels; with edits,
+        ``edit_sizes`` holds each edit's mean change norm."""
+        out = self.play(agent, moved_coin_env("test", seed), episodes or self.spec.test_size, seed, edits=edits)
         outcome = out.final_info["outcome"]
         return {"coin": outcome == "coin", "death": np.isin(outcome, ["saw", "enemy", "lava"]),
-                "end": outcome == "end"}
+                "end": outcome == "end", "edit_sizes": np.array(out.edit_sizes)}
+
+    def random_edit_rates(self, agent, episodes_seed: int, edits, sizes, seed: int) -> list[dict[str, np.ndarray]]:
+        """The control: ``CONTROL_DIRECTIONS`` size-matched random edits (``random_edits_like``), each played on
+        an equal share of the test episodes (the same levels for each)."""
+        from mirl.interventions import random_edits_like
+
+        rng = np.random.default_rng(derive_seed(seed, "random-edit-control"))
+        share = self.spec.test_size // CONTROL_DIRECTIONS
+        shapes = agent.hook_points()
+        return [self.rates(agent, episodes_seed, random_edits_like(list(edits), list(sizes), shapes, rng), share)
+                for _ in range(CONTROL_DIRECTIONS)]
 
     def score(self, answer, seed: int) -> ScoreReport:
         agent = self.load_agent()
         episodes_seed = test_seed(seed)
         base = self.rates(agent, episodes_seed)
         edited = self.rates(agent, episodes_seed, answer.edits)
-        return self.score_rates(base, edited, seed)
+        if np.any(edited["edit_sizes"] > 0):
+            control = self.random_edit_rates(agent, episodes_seed, answer.edits, edited["edit_sizes"], seed)
+        else:  # the edits never changed an activation: the control is the unedited agent
+            control = [base]
+        return self.score_rates(base, edited, control, seed)
 
-    def score_rates(self, base: dict, edited: dict, seed: int) -> ScoreReport:
-        floor = float(base["coin"].mean())
+    def score_rates(self, base: dict, edited: dict, control: list[dict], seed: int) -> ScoreReport:
+        """``control``: the outcomes under each size-matched random edit; their pooled coin rate is the floor."""
+        floor = float(np.concatenate([c["coin"] for c in control]).mean())
+        per_direction = [float(c["coin"].mean()) for c in control]
         raw = float(edited["coin"].mean())
         guard = edited["death"].mean() - base["death"].mean() > DEATH_GUARD
         success = np.zeros(len(edited["coin"])) + floor if guard else edited["coin"].astype(np.float64)
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         return ScoreReport(
             metrics={
-                "coin_rate": float(success.mean()), "coin_rate_raw": raw, "coin_rate_unedited": floor,
+                "coin_rate": float(success.mean()), "coin_rate_raw": raw,
+                "coin_rate_random_edit": floor,
+                "coin_rate_random_edit_sd": float(np.std(per_direction, ddof=1)) if len(control) > 1 else 0.0,
+                "coin_rate_unedited": float(base["coin"].mean()),
                 "death_rate": float(edited["death"].mean()), "death_rate_unedited": float(base["death"].mean()),
                 "end_rate": float(edited["end"].mean()), "death_guard_tripped": float(guard),
             },
@@ -287,8 +318,9 @@ class CoinSteer(CoinRunTask):
 ABLATE_PERCENTS = (1, 2, 5, 10, 20)
 FAILURES = ("saw", "enemy", "lava", "timeout")
 # Mean normalised-AUC anchor: the selectivity AUC of random channel orderings, measured by
-# `python -m tasks.coinrun.calibrate` on the shipped agent (see the README); pinned with the agent's sha256.
-RANDOM_ORDERING_AUC = 0.0
+# `python -m mirl.tasks.coinrun.calibrate --orderings 4` on coinrun-ppo 0dcc0095…: AUCs 0.038, 0.061, 0.065,
+# 0.044 (sd 0.013, 494 s). Re-measure and bump the task version whenever the agent's sha256 changes.
+RANDOM_ORDERING_AUC = 0.052
 
 
 class SawLocate(CoinRunTask):
