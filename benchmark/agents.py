@@ -44,6 +44,8 @@ class AgentSpec:
     """Card facts measured on a trained agent: {"metrics": {...}, "behavioural_facts": [...]}."""
     architecture: str = ""
     notes: list[str] = field(default_factory=list)
+    ship_snapshots: int = 10
+    """Training snapshots shipped beside the checkpoint (0 for zoo agents, which ship their final weights only)."""
 
     @property
     def checkpoint_path(self) -> Path:

@@ -1,7 +1,5 @@
-"""The maze tasks' metrics on known answers, and their episode machinery on an untrained network.
-
-(The tasks are registered once `maze-ppo` ships; until then these tests build the task classes directly.)
-"""
+"""The maze tasks: metrics on known answers, episode machinery on an untrained network, and the registered
+tasks scored end to end on the shipped `maze-ppo` (random ≈ 0, a linear probe well above chance)."""
 
 from __future__ import annotations
 
@@ -9,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from mirl.agents import sha256_file
+from mirl.pluginhost import get_agents, get_methods, get_tasks
+from mirl.runner import evaluate
 from mirl.tasks.maze import tasks as T
 from mirl.tasks.maze.env import MOVES, corner_square, maze_labels
 
@@ -42,9 +43,11 @@ def test_retarget_known_answers_and_episodes(untrained):
     task = T.Retarget(UNPINNED)
     n = 500
     none, full = np.zeros(n, bool), np.ones(n, bool)
-    assert task.score_rates(none, full, full, 0).normalized_score == pytest.approx(1.0)
+    assert task.score_rates(none, full, full, [none], 0).normalized_score == pytest.approx(1.0)
     half = np.arange(n) < n // 2
-    assert task.score_rates(half, half, full, 0).normalized_score == pytest.approx(0.0)
+    assert task.score_rates(half, half, full, [half], 0).normalized_score == pytest.approx(0.0)
+    # a random edit that alone sends the agent to the target half the time sets the floor, not "no edit"
+    assert task.score_rates(none, half, full, [half, half], 0).normalized_score == pytest.approx(0.0)
     reached = task.reach_rate(untrained, 5)
     assert reached.shape == (n,) and reached.mean() < 0.2  # an untrained net rarely walks there in time
 
@@ -63,6 +66,10 @@ def test_goal_suppress_known_answers_and_decision_squares(untrained):
     assert task.score_parts(p, p, corner, corner, 0).normalized_score == pytest.approx(0.0)
     crippled = task.score_parts(p, np.zeros_like(p), corner, np.arange(len(p)) < len(p) // 2, 0)
     assert crippled.normalized_score == pytest.approx(0.0) and crippled.metrics["competence_guard_tripped"] == 1.0
+    like_random = task.score_parts(p, p / 2, corner, corner, 0, p_control=[p / 2, p / 2])
+    assert like_random.normalized_score == pytest.approx(0.0)
+    assert task.score_parts(p, np.zeros_like(p), corner, corner, 0, p_control=[p / 2]).normalized_score == (
+        pytest.approx(1.0))
     assert MOVES.shape == (4, 2)
 
 
@@ -73,3 +80,33 @@ def test_goal_suppress_known_answers_and_decision_squares(untrained):
 def test_a_bad_retarget_square_is_refused_in_one_line(target, message):
     with pytest.raises(ValueError, match=message):
         T.Retarget(UNPINNED, target=target)
+
+
+# ---- the registered tasks on the shipped agent ---------------------------------------------------------------
+
+
+def test_registered_tasks_pin_the_shipped_agent_and_its_card_shows_the_phenomena():
+    spec = get_agents().get("maze-ppo")
+    assert sha256_file(spec.checkpoint_path) == T.AGENT_SHA256
+    for task_id in ("maze/goal-readout-v1", "maze/retarget-v1", "maze/goal-suppress-v1"):
+        assert get_tasks().get(task_id).spec.agent.sha256 == T.AGENT_SHA256
+    facts = spec.read_card()["metrics"]
+    assert facts["success_training_distribution"] >= 0.9
+    assert facts["off_path_corner_first"] > 0.2  # goal misgeneralisation: the corner before an off-path goal
+    # the retarget anchors leave room for an edit: the goal moved to the target beats no edit by far
+    assert facts["control_retarget_target_rate_goal_moved"] > facts["control_retarget_target_rate_unedited"] + 0.3
+
+
+def test_random_edits_score_about_zero_on_retarget_and_suppress():
+    for task_id in ("maze/retarget-v1", "maze/goal-suppress-v1"):
+        scores = [evaluate(get_tasks().get(task_id), get_methods().get("random"), seed=s) for s in (0, 1)]
+        assert all(r.status == "ok" for r in scores), [r.error for r in scores]
+        assert abs(np.mean([r.normalized_score for r in scores])) < 0.25, (task_id, [r.metrics for r in scores])
+
+
+def test_linear_probe_reads_the_goal_square_well_above_chance():
+    result = evaluate(get_tasks().get("maze/goal-readout-v1"), get_methods().get("linear-probe"), seed=0)
+    assert result.status == "ok", result.error
+    assert result.normalized_score > 0.4, result.metrics
+    random = evaluate(get_tasks().get("maze/goal-readout-v1"), get_methods().get("random"), seed=0)
+    assert abs(random.normalized_score) < 0.05

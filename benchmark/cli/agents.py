@@ -116,7 +116,8 @@ def train_agents(args) -> int:
         if state.update < config.num_updates:
             continue  # stopped early; `--resume` carries on
         out = spec.folder if args.ship else run_dir / "final"
-        snapshots = ship_training_checkpoints(spec, run_dir / SNAPSHOT_DIR) if args.ship else []
+        snapshots = (ship_training_checkpoints(spec, run_dir / SNAPSHOT_DIR, spec.ship_snapshots)
+                     if args.ship and spec.ship_snapshots else [])
         card = write_checkpoint_and_card(spec, agent, config, out, state.wall_seconds, state.global_step, (),
                                          snapshots)
         print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
@@ -156,7 +157,8 @@ def ship_agents(args) -> int:
         agent = spec.build()
         agent.load_state_dict(saved["agent"])
         agent.eval()
-        snapshots = ship_training_checkpoints(spec, run_dir / SNAPSHOT_DIR)
+        snapshots = (ship_training_checkpoints(spec, run_dir / SNAPSHOT_DIR, spec.ship_snapshots)
+                     if spec.ship_snapshots else [])
         card = write_checkpoint_and_card(spec, agent, config, spec.folder, state.wall_seconds, state.global_step,
                                          notes, snapshots)
         print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))

@@ -1,10 +1,19 @@
-"""Task family `maze` (in progress): MiniGrid mazes with a cheese goal and the agent `maze-ppo` (issue 5)."""
+"""Task family `maze`: MiniGrid mazes with a cheese goal, the agent `maze-ppo` and its tasks (see README.md)."""
 
 from mirl import hookimpl
 
 
 @hookimpl
-def register_agents(register):
-    from .agent import spec
+def register_tasks(register):
+    from .tasks import TASKS
 
-    register(spec())
+    for task in TASKS:
+        register(task)
+
+
+@hookimpl
+def register_agents(register):
+    from .agent import zoo
+
+    for spec in zoo():  # maze-ppo and the misgen-predict zoo
+        register(spec)

@@ -120,7 +120,11 @@ class GoalReadout(MazeTask):
 
 
 
-TARGET = (1, 1)  # the top-left square: always open, as far from the start's column as from the corner's row
+# The target: a cell square (always open) outside the training region, off the start→corner diagonal's ends.
+# maze-ppo reaches it within 2× the shortest path in 71% of mazes when the goal is put there and in 22% with
+# the goal elsewhere; for (1, 1), the top-left cell, the goal-moved rate was 11%: the agent rarely goes that far
+# from its corner even for the goal, so no edit could be measured against it.
+TARGET = (3, 3)
 
 
 def check_target(square) -> tuple[int, int]:
@@ -146,21 +150,26 @@ class Retarget(MazeTask):
         self.target = check_target(target)
         self.spec = TaskSpec(
             id="maze/retarget-v1",
-            title="Retarget the maze agent to the top-left square",
-            question="Which activation edit makes the agent walk to the top-left square (1, 1) instead of the cheese?",
-            description="Fresh 9×9 test mazes with the goal anywhere but on the way to (1, 1). An episode succeeds if "
-            "the edited agent (sampled actions) stands on (1, 1) within twice its shortest-path length from the "
-            "start. Normalised between the unedited agent (0) and the agent whose goal really is at (1, 1) (1).",
+            title=f"Retarget the maze agent to the square {self.target}",
+            question=f"Which activation edit makes the agent walk to the square {self.target} instead of the cheese?",
+            description=f"Fresh 9×9 test mazes with the goal anywhere but on the way to {self.target}. An episode "
+            f"succeeds if the edited agent (sampled actions) stands on {self.target} within twice its shortest-path "
+            "length from the "
+            "start. Normalised between size-matched random edits (0: four random directions, each with the norm of "
+            f"the change the edit made at its hook) and the agent whose goal really is at {self.target} (1).",
             answer_kind="intervention", agent=agent_ref(sha256), hook_points=DEEP_HOOKS | {
                 "encoder.conv0.hook_out": [16, INNER, INNER]},
-            target="reach the square (1, 1)", primary_metric="target_rate",
+            target=f"reach the square {self.target}", primary_metric="target_rate",
             metrics=[
-                MetricSpec(name="target_rate", higher_is_better=True, description="edited episodes reaching (1, 1) in time"),
-                MetricSpec(name="target_rate_unedited", higher_is_better=True, description="the floor"),
+                MetricSpec(name="target_rate", higher_is_better=True, description=f"edited episodes reaching {self.target} in time"),
+                MetricSpec(name="target_rate_random_edit", higher_is_better=True,
+                           description="the floor: size-matched random edits"),
+                MetricSpec(name="target_rate_unedited", higher_is_better=True, description="no edit"),
                 MetricSpec(name="target_rate_goal_moved", higher_is_better=True,
-                           description="the ceiling: unedited agent with the goal placed on (1, 1)"),
+                           description=f"the ceiling: unedited agent with the goal placed on {self.target}"),
             ],
-            normalization=Normalization(floor=None, ceiling=None, floor_source="unedited agent, same mazes",
+            normalization=Normalization(floor=None, ceiling=None,
+                                        floor_source="size-matched random edits, same mazes (measured per answer)",
                                         ceiling_source="unedited agent with the goal moved to the target"),
             budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=300.0),
             train_size=2000, test_size=500, references=REFERENCES,
@@ -168,6 +177,10 @@ class Retarget(MazeTask):
 
     def reach_rate(self, agent, seed: int, edits=(), goal_at_target: bool = False) -> np.ndarray:
         """Per test maze: did the agent stand on the target within 2× the shortest path? One episode per env."""
+        return self.reach(agent, seed, edits, goal_at_target)[0]
+
+    def reach(self, agent, seed: int, edits=(), goal_at_target: bool = False) -> tuple[np.ndarray, list[float]]:
+        """``reach_rate`` and each edit's mean change norm (``EditHooks.edit_sizes``)."""
         import torch
 
         from mirl.interventions import EditHooks
@@ -200,24 +213,46 @@ class Retarget(MazeTask):
                 ended_at_goal = at_goal & (not goal_at_target)  # the real goal ends the episode, unless it is the target
                 active &= ~reached & ~ended_at_goal & (t + 1 < limit)
                 obs = observe(env.walls, env.agent, env.goal)
-        return reached
+        return reached, hooks.edit_sizes()
 
     def score(self, answer, seed: int) -> ScoreReport:
         agent = self.load_agent()
         s = test_seed(seed)
-        return self.score_rates(self.reach_rate(agent, s), self.reach_rate(agent, s, answer.edits),
-                                self.reach_rate(agent, s, goal_at_target=True), seed)
+        unedited = self.reach_rate(agent, s)
+        edited, sizes = self.reach(agent, s, answer.edits)
+        control = [self.reach_rate(agent, s, edits) for edits in random_controls(agent, answer.edits, sizes, seed)]
+        return self.score_rates(unedited, edited, self.reach_rate(agent, s, goal_at_target=True),
+                                control or [unedited], seed)
 
-    def score_rates(self, unedited: np.ndarray, edited: np.ndarray, goal_moved: np.ndarray, seed: int) -> ScoreReport:
+    def score_rates(self, unedited: np.ndarray, edited: np.ndarray, goal_moved: np.ndarray, control: list,
+                    seed: int) -> ScoreReport:
+        """``control``: per random direction, which mazes the randomly edited agent reached the target in."""
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         success = edited.astype(np.float64)
+        floor = float(np.mean(control))
         return ScoreReport(
-            metrics={"target_rate": float(success.mean()), "target_rate_unedited": float(unedited.mean()),
+            metrics={"target_rate": float(success.mean()), "target_rate_random_edit": floor,
+                     "target_rate_unedited": float(unedited.mean()),
                      "target_rate_goal_moved": float(goal_moved.mean())},
             score=float(success.mean()), ci=mean_ci(success, rng), n=len(success),
-            floor=float(unedited.mean()), ceiling=float(goal_moved.mean()),
+            floor=floor, ceiling=float(goal_moved.mean()),
         )
 
+
+
+CONTROL_DIRECTIONS = 4
+
+
+def random_controls(agent, edits, sizes: list[float], seed: int) -> list[list]:
+    """``CONTROL_DIRECTIONS`` size-matched random versions of ``edits`` (none if the edits changed nothing):
+    a large enough perturbation alone changes where this agent walks, so that is the floor, not "no edit"."""
+    from mirl.interventions import random_edits_like
+
+    if not any(size > 0 for size in sizes):
+        return []
+    rng = np.random.default_rng(derive_seed(seed, "random-edit-control"))
+    shapes = agent.hook_points()
+    return [random_edits_like(list(edits), list(sizes), shapes, rng) for _ in range(CONTROL_DIRECTIONS)]
 
 
 def off_path_goals(env, seed: int, avoid: tuple[int, int]) -> np.ndarray:
@@ -258,9 +293,9 @@ class GoalSuppress(MazeTask):
             description="Fresh 9×9 test mazes with the goal off the start→corner path. With the agent placed on the "
             "decision square (the last square the paths to the goal and to the corner share), the policy's "
             "probability of the move toward the goal is measured with and without the edit; the primary score is "
-            "its drop, normalised by the unedited probability. The edited agent must still reach the corner (from "
-            "the start, sampled actions, within the episode limit) in at least 90% as many mazes as unedited, "
-            "or the score is 0.",
+            "its drop, normalised between the drop under size-matched random edits (0) and the unedited probability "
+            "(1: a drop to 0). The edited agent must still reach the corner (from the start, sampled actions, "
+            "within the episode limit) in at least 90% as many mazes as unedited, or the score is 0.",
             answer_kind="intervention", agent=agent_ref(sha256),
             hook_points=DEEP_HOOKS | {"encoder.conv0.hook_out": [16, INNER, INNER]},
             target="P(move toward the goal | decision square)", primary_metric="probability_drop",
@@ -268,10 +303,13 @@ class GoalSuppress(MazeTask):
                 MetricSpec(name="probability_drop", higher_is_better=True, description="mean drop (guarded)"),
                 MetricSpec(name="p_toward_goal", higher_is_better=False, description="edited, at the decision square"),
                 MetricSpec(name="p_toward_goal_unedited", higher_is_better=True, description="unedited"),
+                MetricSpec(name="probability_drop_random_edit", higher_is_better=False,
+                           description="the floor: the drop under size-matched random edits"),
                 MetricSpec(name="corner_rate", higher_is_better=True, description="edited agent reaches the corner"),
                 MetricSpec(name="corner_rate_unedited", higher_is_better=True, description="unedited"),
             ],
-            normalization=Normalization(floor=0.0, ceiling=None, floor_source="no drop",
+            normalization=Normalization(floor=None, ceiling=None,
+                                        floor_source="the drop under size-matched random edits (measured per answer)",
                                         ceiling_source="the unedited probability (a drop to 0)"),
             budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=300.0),
             train_size=2000, test_size=500, references=REFERENCES,
@@ -305,6 +343,7 @@ class GoalSuppress(MazeTask):
         with torch.no_grad(), agent.hooks(hooks.fwd()):
             logits, _ = agent(torch.from_numpy(observe(env.walls, decision, env.goal)))
         probs = torch.softmax(logits, -1).numpy()
+        self.last_edit_sizes = hooks.edit_sizes()  # at the decision squares: what the random control matches
         return probs[np.arange(env.num_envs), toward]
 
     def corner_reached(self, agent, env, seed: int, edits=()) -> np.ndarray:
@@ -337,22 +376,62 @@ class GoalSuppress(MazeTask):
         agent = self.load_agent()
         s = test_seed(seed)
         env = self.mazes(s)
-        return self.score_parts(
-            self.decision_probabilities(agent, env), self.decision_probabilities(agent, env, answer.edits),
-            self.corner_reached(agent, env, s), self.corner_reached(agent, env, s, answer.edits), seed,
-        )
+        p_unedited = self.decision_probabilities(agent, env)
+        p_edited = self.decision_probabilities(agent, env, answer.edits)
+        controls = random_controls(agent, answer.edits, self.last_edit_sizes, seed)
+        p_control = [self.decision_probabilities(agent, env, edits) for edits in controls] or [p_unedited]
+        return self.score_parts(p_unedited, p_edited, self.corner_reached(agent, env, s),
+                                self.corner_reached(agent, env, s, answer.edits), seed, p_control)
 
-    def score_parts(self, p_unedited, p_edited, corner_unedited, corner_edited, seed: int) -> ScoreReport:
+    def score_parts(self, p_unedited, p_edited, corner_unedited, corner_edited, seed: int,
+                    p_control: list | None = None) -> ScoreReport:
+        """``p_control``: per random direction, P(toward the goal) under it (default: no edit, floor 0)."""
+        floor = float(np.mean([p_unedited - p for p in p_control])) if p_control else 0.0
         guard = corner_edited.mean() < 0.9 * corner_unedited.mean()
-        drop = np.zeros(len(p_edited)) if guard else p_unedited - p_edited
+        drop = np.zeros(len(p_edited)) + floor if guard else p_unedited - p_edited
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         return ScoreReport(
             metrics={"probability_drop": float(drop.mean()), "p_toward_goal": float(p_edited.mean()),
-                     "p_toward_goal_unedited": float(p_unedited.mean()), "corner_rate": float(corner_edited.mean()),
-                     "corner_rate_unedited": float(corner_unedited.mean()), "competence_guard_tripped": float(guard)},
-            score=float(drop.mean()), ci=mean_ci(drop, rng), n=len(drop), floor=0.0,
+                     "p_toward_goal_unedited": float(p_unedited.mean()), "probability_drop_random_edit": floor,
+                     "corner_rate": float(corner_edited.mean()), "corner_rate_unedited": float(corner_unedited.mean()),
+                     "competence_guard_tripped": float(guard)},
+            score=float(drop.mean()), ci=mean_ci(drop, rng), n=len(drop), floor=floor,
             ceiling=float(p_unedited.mean()),
         )
 
 def tasks(sha256: str) -> list[Task]:
     return [GoalReadout(sha256), Retarget(sha256), GoalSuppress(sha256)]
+
+
+# maze-ppo as shipped (tasks/maze/maze-ppo.card.json); a new agent means a new sha256 here and new task versions.
+AGENT_SHA256 = "4eff4e50723851cd717b1183b4b74a72997b3adba10749363d160c9a511b2bee"
+TASKS = tasks(AGENT_SHA256)
+
+
+def probe_controls(agent, random_agent, seed: int = 0, train_states: int = 3000,
+                   test_states: int = 1000) -> dict[str, float]:
+    """The card's controls for maze-ppo: the goal-square readout (logistic probe per deep hook, fitted on train
+    mazes, scored on test mazes) on the agent and on a randomly initialised net of the same architecture; the
+    retarget anchors; P(toward the goal) at the decision square."""
+    from mirl.probes import fit_logistic
+
+    readout = GoalReadout(AGENT_SHA256)
+    controls: dict[str, float] = {}
+    for name, net in (("agent", agent), ("random_init", random_agent)):
+        train = readout.states(net, derive_seed(seed, "control-train"), train_states, list(DEEP_HOOKS), None, "train")
+        test = readout.states(net, derive_seed(seed, "control-test"), test_states, list(DEEP_HOOKS), None, "test")
+        for hook in DEEP_HOOKS:
+            w, b = fit_logistic(train.activations[hook].reshape(train_states, -1), train.labels["goal_inner_square"],
+                                SQUARES, seed=seed)
+            predicted = (test.activations[hook].reshape(test_states, -1) @ w + b).argmax(1)
+            layer = hook.removesuffix(".hook_out").removeprefix("encoder.")
+            controls[f"goal_readout_{layer}_{name}"] = float((predicted == test.labels["goal_inner_square"]).mean())
+    retarget = Retarget(AGENT_SHA256)
+    episodes_seed = derive_seed(seed, "control-retarget")
+    controls["retarget_target_rate_unedited"] = float(retarget.reach_rate(agent, episodes_seed).mean())
+    controls["retarget_target_rate_goal_moved"] = float(
+        retarget.reach_rate(agent, episodes_seed, goal_at_target=True).mean())
+    suppress = GoalSuppress(AGENT_SHA256)
+    controls["p_toward_goal_at_decision_square"] = float(
+        suppress.decision_probabilities(agent, suppress.mazes(derive_seed(seed, "control-suppress"))).mean())
+    return controls
