@@ -105,7 +105,7 @@ class TaskSpec(_Model):
     title: str
     question: str = Field(description="The interpretability question the task asks, in one sentence")
     description: str = Field(default="")
-    answer_kind: Literal["readout", "unit_scores", "intervention", "prediction"]
+    answer_kind: Literal["readout", "unit_scores", "intervention", "prediction", "agent_predictions"]
     agent: AgentRef
     hook_points: dict[str, list[int]] = Field(
         description="Hook points a method may use, with per-example activation shapes (no batch dim)"
@@ -129,6 +129,11 @@ class TaskSpec(_Model):
     train_size: int = Field(ge=1, description="Instances in the train split a method may use")
     test_size: int = Field(ge=1, description="Instances in the test split only the scorer sees")
     references: list[str] = Field(default_factory=list, description="Papers the task is modelled on")
+    agents: list[AgentRef] = Field(
+        default_factory=list,
+        description="For agent_predictions tasks: the agents that are the instances (e.g. a zoo), each pinned; "
+        "`agent` is one of them, whose hook points the spec declares (every agent has the same architecture)",
+    )
 
     @field_validator("id")
     @classmethod
@@ -141,6 +146,8 @@ class TaskSpec(_Model):
         names = [m.name for m in self.metrics]
         if self.primary_metric not in names:
             raise ValueError(f"primary_metric {self.primary_metric!r} is not among metrics {names}")
+        if (self.answer_kind == "agent_predictions") != bool(self.agents):
+            raise ValueError("an agent_predictions task lists its agents in `agents`, and only such a task does")
         return self
 
     @property
@@ -158,7 +165,7 @@ class TaskSpec(_Model):
 # ----------------------------------------------------------------------------------------------------
 # Methods
 
-AnswerKind = Literal["readout", "unit_scores", "intervention", "prediction"]
+AnswerKind = Literal["readout", "unit_scores", "intervention", "prediction", "agent_predictions"]
 
 
 class MethodInfo(_Model):
@@ -263,12 +270,29 @@ class Intervention(_Model):
     edits: list[Edit] = Field(min_length=1)
 
 
-Answer = Annotated[Union[Readout, UnitScores, Intervention, Prediction], Field(discriminator="kind")]
+class AgentPredictions(_Model):
+    """One predicted number per agent of the task's ``agents`` (the instances are agents, not states: e.g. how
+    often each agent of a zoo will misgeneralise), keyed by agent id; scored against the agents' rollouts."""
+
+    kind: Literal["agent_predictions"] = "agent_predictions"
+    values: dict[str, float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _finite(self) -> AgentPredictions:
+        bad = sorted(k for k, v in self.values.items() if not math.isfinite(v))
+        if bad:
+            raise ValueError(f"values for {bad} are not finite")
+        return self
+
+
+Answer = Annotated[Union[Readout, UnitScores, Intervention, Prediction, AgentPredictions],
+                   Field(discriminator="kind")]
 ANSWER_TYPES: dict[str, type[BaseModel]] = {
     "readout": Readout,
     "unit_scores": UnitScores,
     "intervention": Intervention,
     "prediction": Prediction,
+    "agent_predictions": AgentPredictions,
 }
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError
-from mirl.schemas import Budget, Edit, Intervention, TaskSpec, UnitScores, _LinearDecoder
+from mirl.schemas import AgentPredictions, AgentRef, Budget, Edit, Intervention, TaskSpec, UnitScores, _LinearDecoder
 from mirl.scoring import ScoreReport
 from mirl.seeding import seed_everything, train_seed
 
@@ -123,6 +123,19 @@ class TaskView:
         self._task = task
         self._train_seed = train_seed(seed)
         self.agent = BudgetedAgent(task.load_agent(), self.meter, task.spec.hook_points)
+        self._agents: dict[str, BudgetedAgent] | None = None
+
+    @property
+    def agents(self) -> dict[str, BudgetedAgent]:
+        """An agent_predictions task's instances: every agent of ``spec.agents`` by id, sha256-checked, their
+        forward passes counted against the one budget (loaded on first use)."""
+        if self._agents is None:
+            if not self.spec.agents:
+                raise MirlError(f"{self.spec.id} is about one agent (view.agent); only agent_predictions tasks "
+                                "have view.agents")
+            self._agents = {ref.id: BudgetedAgent(self._task.load_agent(ref), self.meter, self.spec.hook_points)
+                            for ref in self.spec.agents}
+        return self._agents
 
     @property
     def answer_kind(self) -> str:
@@ -185,26 +198,33 @@ class Task:
     def checkpoint_path(self) -> Path:
         return self.folder / self.spec.agent.checkpoint
 
-    def verify_agent(self) -> None:
+    def agent_checkpoint_path(self, ref: AgentRef) -> Path:
+        """Where ``ref``'s checkpoint lives (the family folder; families with zoos may keep them elsewhere)."""
+        return self.folder / ref.checkpoint
+
+    def verify_agent(self, ref: AgentRef | None = None) -> None:
         """Refuse to run on a checkpoint whose sha256 differs from the one in the spec."""
-        path = self.checkpoint_path
+        ref = ref or self.spec.agent
+        path = self.agent_checkpoint_path(ref)
         if not path.exists():
             raise MirlError(f"agent checkpoint {path} is missing; reinstall mirl or run `mirl agents train`")
         from mirl.agents import sha256_file
 
         digest = sha256_file(path)
-        if digest != self.spec.agent.sha256:
+        if digest != ref.sha256:
             raise MirlError(
                 f"agent checkpoint {path.name} has sha256 {digest[:12]}…, but {self.spec.id} pins "
-                f"{self.spec.agent.sha256[:12]}…; restore the shipped file or bump the task version"
+                f"{ref.sha256[:12]}…; restore the shipped file or bump the task version"
             )
 
-    def load_agent(self) -> HookedAgent:
+    def load_agent(self, ref: AgentRef | None = None) -> HookedAgent:
+        """The task's agent (or one of ``spec.agents``), verified against its pinned sha256, frozen."""
         import torch
 
-        self.verify_agent()
+        ref = ref or self.spec.agent
+        self.verify_agent(ref)
         agent = self.build_agent()
-        agent.load_state_dict(torch.load(self.checkpoint_path, map_location="cpu", weights_only=True))
+        agent.load_state_dict(torch.load(self.agent_checkpoint_path(ref), map_location="cpu", weights_only=True))
         agent.eval()
         for p in agent.parameters():
             p.requires_grad_(False)
@@ -295,6 +315,13 @@ def validate_answer(spec: TaskSpec, answer: Any) -> Any:
     elif isinstance(parsed, Intervention):
         for i, edit in enumerate(parsed.edits):
             _check_edit(spec, i, edit)
+    elif isinstance(parsed, AgentPredictions):
+        expected = [ref.id for ref in spec.agents]
+        missing = [a for a in expected if a not in parsed.values]
+        unknown = sorted(set(parsed.values) - set(expected))
+        if missing or unknown:
+            raise InvalidAnswerError(f"agent predictions must cover exactly {spec.id}'s agents: missing {missing}, "
+                                     f"unknown {unknown}")
     return parsed
 
 

@@ -54,7 +54,9 @@ def test_methods_json(home, run_cli):
     assert {"random", "oracle"} <= set(methods)
     for name in ("random", "oracle"):
         assert methods[name]["plugin"] == "baselines"
-        assert set(methods[name]["answer_kinds"]) == {"readout", "unit_scores", "intervention", "prediction"}
+    state_kinds = {"readout", "unit_scores", "intervention", "prediction"}
+    assert set(methods["oracle"]["answer_kinds"]) == state_kinds
+    assert set(methods["random"]["answer_kinds"]) == state_kinds | {"agent_predictions"}
     assert methods["oracle"]["families"] == ["smoke"]
     assert methods["random"]["stochastic"] is True
     proc = run_cli("methods", home=home)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mirl.scoring import (
-    auroc, average_precision, bootstrap_ci, brier, macro_auroc, mean_ci, normalize, softmax,
+    auroc, average_precision, bootstrap_ci, brier, macro_auroc, mean_ci, normalize, softmax, spearman,
 )
 
 
@@ -38,6 +38,20 @@ def test_auroc_matches_pairwise_definition_with_ties(rng):
     labels = rng.random(60) < 0.4
     scores = rng.integers(0, 5, size=60).astype(float)  # many ties
     assert auroc(labels, scores) == pytest.approx(brute_auroc(labels, scores))
+
+
+def test_spearman_known_answers(rng):
+    truth = rng.random(15)
+    assert spearman(truth, truth) == pytest.approx(1.0)
+    assert spearman(np.exp(3 * truth), truth) == pytest.approx(1.0)  # any monotone map of the truth
+    assert spearman(-truth, truth) == pytest.approx(-1.0)
+    assert spearman(np.full(15, 0.3), truth) == 0.0  # a constant prior carries no ranking
+    random = [spearman(rng.random(15), truth) for _ in range(400)]
+    shuffled = [spearman(rng.permutation(truth), truth) for _ in range(400)]
+    assert abs(np.mean(random)) < 0.05 and abs(np.mean(shuffled)) < 0.05
+    ties = np.array([1.0, 1.0, 2.0, 3.0])  # tied values share their mean rank: Pearson on (1.5, 1.5, 3, 4)
+    ranks = np.array([1.5, 1.5, 3.0, 4.0])
+    assert spearman(ties, np.arange(4.0)) == pytest.approx(np.corrcoef(ranks, np.arange(4.0))[0, 1])
 
 
 def test_average_precision_known_answers(rng):

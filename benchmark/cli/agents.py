@@ -16,7 +16,8 @@ def _pinned_by_tasks() -> dict[str, dict[str, str]]:
     """agent id → {task id: sha256 the task pins}."""
     pinned: dict[str, dict[str, str]] = {}
     for task in get_tasks():
-        pinned.setdefault(task.spec.agent.id, {})[task.spec.id] = task.spec.agent.sha256
+        for ref in [task.spec.agent, *task.spec.agents]:  # agent_predictions tasks pin a whole set
+            pinned.setdefault(ref.id, {})[task.spec.id] = ref.sha256
     return pinned
 
 

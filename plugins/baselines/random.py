@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from mirl.method import Method
-from mirl.schemas import Edit, Intervention, MethodInfo, Prediction, Readout, UnitScores
+from mirl.schemas import AgentPredictions, Edit, Intervention, MethodInfo, Prediction, Readout, UnitScores
 
 
 class RandomMethod(Method):
     info = MethodInfo(
         name="random",
         version="1",
-        answer_kinds=["readout", "unit_scores", "intervention", "prediction"],
-        description="Random decoder weights, unit scores or activation edit, drawn from the run's seed",
+        answer_kinds=["readout", "unit_scores", "intervention", "prediction", "agent_predictions"],
+        description="Random decoder weights, unit scores, activation edit or per-agent numbers, drawn from the "
+        "run's seed",
         stochastic=True,
     )
 
@@ -21,6 +22,8 @@ class RandomMethod(Method):
         rng: np.random.Generator = view.rng
         hooks = view.hook_points
         kind = view.answer_kind
+        if kind == "agent_predictions":
+            return AgentPredictions(values={ref.id: float(rng.random()) for ref in view.spec.agents})
         if kind == "unit_scores":
             per_channel = view.spec.unit_level == "channel"
             return UnitScores(scores={h: rng.random(shape[:1] if per_channel else shape) for h, shape in hooks.items()})
