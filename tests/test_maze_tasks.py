@@ -182,11 +182,30 @@ def test_misgen_predict_end_to_end_on_the_shipped_part_of_the_zoo():
     task = T.MisgenPredict(T.ZOO_SHA256)
     exact = evaluate(task, CardFacts, seed=0)
     assert exact.status == "ok", exact.error
-    assert exact.normalized_score == pytest.approx(1.0)
-    assert exact.metrics["goal_first_spread"] > 0.5  # r = 1 ≈ 0.06, r = 3 ≈ 0.45, full ≈ 0.85 on the cards
+    assert exact.normalized_score > 0.9, exact.metrics  # the cards measured the same thing on other mazes
+    assert exact.metrics["goal_first_spread"] > 0.5  # r = 1 ≈ 0.06 … full ≈ 0.85 on the cards
+    # directed: P(move toward a goal put off the corner path, at the decision square) finds the order
+    behavioural = evaluate(task, get_methods().get("counterfactual-goal"), seed=0)
+    assert behavioural.status == "ok", behavioural.error
+    assert behavioural.normalized_score > 0.8, behavioural.metrics
+    assert evaluate(task, get_methods().get("random"), seed=0).status == "ok"
+
+
+def test_undirected_goal_sensitivity_ranks_r1_and_r3_the_wrong_way_round():
+    """Measured, kept as a warning: the r = 1 agent's policy moves most when its corner goal is moved (it
+    loses its beacon), though it then ignores the new goal."""
+    task = T.MisgenPredict({k: T.ZOO_SHA256[k] for k in ("maze-ppo", "maze-r1-s0")})
     sensitivity = evaluate(task, GoalSensitivity, seed=0)
     assert sensitivity.status == "ok", sensitivity.error
-    # Undirected sensitivity does not find the order: the r = 1 agent's policy moves most when its corner goal
-    # is moved (it loses its beacon), though it then ignores the new goal. Measured, kept as a warning.
-    assert sensitivity.normalized_score < 0.6, sensitivity.metrics
-    assert evaluate(task, get_methods().get("random"), seed=0).status == "ok"
+    assert sensitivity.normalized_score == pytest.approx(-1.0), sensitivity.metrics
+
+
+def test_every_shipped_zoo_agent_is_pinned_and_every_pin_is_shipped():
+    from mirl.tasks.maze.agent import zoo
+
+    shipped = {spec.id: spec.read_card()["sha256"] for spec in zoo() if spec.card_path.exists()}
+    assert shipped == T.ZOO_SHA256, "pin each shipped zoo agent's card sha256 in tasks/maze/tasks.py:ZOO_SHA256"
+    for spec in zoo():
+        if spec.id in shipped:
+            assert sha256_file(spec.checkpoint_path) == shipped[spec.id]
+    assert len(zoo()) == T.ZOO_SIZE
