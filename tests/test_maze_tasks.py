@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mirl.agents import sha256_file
-from mirl.errors import InvalidAnswerError
+from mirl.errors import InvalidAnswerError, MirlError
 from mirl.method import Method
 from mirl.pluginhost import get_agents, get_methods, get_tasks
 from mirl.runner import evaluate
@@ -209,3 +209,14 @@ def test_every_shipped_zoo_agent_is_pinned_and_every_pin_is_shipped():
         if spec.id in shipped:
             assert sha256_file(spec.checkpoint_path) == shipped[spec.id]
     assert len(zoo()) == T.ZOO_SIZE
+
+
+def test_intervention_tasks_offer_labelled_train_states_and_misgen_says_what_it_offers_instead():
+    view = get_tasks().get("maze/goal-suppress-v1").view(0)
+    data = view.train_data(200, hooks=["encoder.conv1.hook_out"])
+    assert data.activations["encoder.conv1.hook_out"].shape == (200, 16, T.INNER, T.INNER)
+    assert (data.obs[:, 2].reshape(200, -1).argmax(1) == data.labels["goal_inner_square"]).all()
+    assert view.meter.forward_passes > 0
+    misgen = T.MisgenPredict({k: T.ZOO_SHA256[k] for k in ("maze-ppo", "maze-r1-s0")}).view(0)
+    with pytest.raises(MirlError, match="its instances are agents; use view.agents"):
+        misgen.train_data(1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np
 
+from mirl.errors import MirlError
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport, bootstrap_ci, mean_ci
 from mirl.seeding import derive_seed, test_seed
@@ -72,6 +73,11 @@ class MazeTask(Task):
         return TrainData(obs=pick(rollouts.obs), labels=labels,
                          activations={h: pick(a).astype(np.float32) for h, a in rollouts.activations.items()})
 
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        """States from sampled-action rollouts on train-layout mazes with the goal anywhere, exact labels
+        (goal square, distances, moves toward goal and corner, the action taken) and activations."""
+        return self.states(view.agent, derive_seed(view._train_seed, "states"), n, hooks, None, "train")
+
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
 
@@ -99,9 +105,6 @@ class GoalReadout(MazeTask):
             budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=300.0),
             train_size=5000, test_size=2000, references=REFERENCES,
         )
-
-    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
-        return self.states(view.agent, derive_seed(view._train_seed, "states"), n, hooks, None, "train")
 
     def score(self, answer, seed: int) -> ScoreReport:
         states = self.states(self.load_agent(), test_seed(seed), self.spec.test_size, list(answer.weights), None,
@@ -411,6 +414,7 @@ ZOO_SIZE = 15
 ZOO_SHA256 = {
     "maze-ppo": AGENT_SHA256,
     "maze-r1-s0": "aac0defa5a9717fa5e4e8697cb89658e2542942abb77bea87048cffb8e17e7ed",
+    "maze-r2-s0": "cb52fe346a8677dc833784bf332e9c1645460f16c4e8f9f2bd3db2ce52dc3edb",
     "maze-r5-s0": "d757d7a31f7f4ffeeef7f0bd4cee35306e5b7d44bd68a8823b293df59a6244f5",
     "maze-rfull-s0": "1238a6a0e25d54c7343171558c4377833a7864174dfe5577f81de3d6a6694138",
 }
@@ -492,6 +496,10 @@ class MisgenPredict(MazeTask):
             budget=Budget(env_steps=20_000 * len(refs), forward_passes=40_000 * len(refs), wall_seconds=600.0),
             train_size=len(refs), test_size=len(refs), references=REFERENCES,
         )
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        raise MirlError(f"{self.spec.id} has no labelled states: its instances are agents; use view.agents and "
+                        "view.make_env(n) (goal on the corner square)")
 
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
