@@ -220,3 +220,18 @@ def test_intervention_tasks_offer_labelled_train_states_and_misgen_says_what_it_
     misgen = T.MisgenPredict({k: T.ZOO_SHA256[k] for k in ("maze-ppo", "maze-r1-s0")}).view(0)
     with pytest.raises(MirlError, match="its instances are agents; use view.agents"):
         misgen.train_data(1)
+
+
+def test_a_tampered_maze_checkpoint_is_refused_and_so_is_a_tampered_zoo_member(tmp_path, monkeypatch):
+    task = get_tasks().get("maze/goal-readout-v1")
+    shipped = task.checkpoint_path.read_bytes()
+    (tmp_path / "maze-ppo.pt").write_bytes(shipped + b"\0")
+    monkeypatch.setattr(T.MazeTask, "folder", tmp_path)
+    with pytest.raises(MirlError, match="sha256 .* pins .*restore the shipped file"):
+        task.load_agent()
+    (tmp_path / "maze-ppo.pt").write_bytes(shipped)
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "zoo" / "maze-r1-s0.pt").write_bytes(b"not a checkpoint")
+    misgen = T.MisgenPredict({k: T.ZOO_SHA256[k] for k in ("maze-ppo", "maze-r1-s0")})
+    with pytest.raises(MirlError, match="maze-r1-s0.pt has sha256"):
+        misgen.view(0).agents  # noqa: B018 (loading the zoo verifies every member)
