@@ -32,3 +32,20 @@ def test_linear_probe_honours_the_contract_and_reads_the_smoke_goal():
     for result in results:
         assert result.status == "ok", result.error
         assert result.normalized_score > 0.95, (result.task_id, result.metrics)
+
+
+def test_logistic_fit_does_not_depend_on_the_callers_thread_count():
+    import torch
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2000, 300)).astype(np.float32)
+    labels = (x[:, :5].sum(1) > 0).astype(int) + (x[:, 5] > 1)
+    before = torch.get_num_threads()
+    fits = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        fits.append(fit_logistic(x, labels, 3, l2=1e-3))
+    torch.set_num_threads(before)
+    np.testing.assert_array_equal(fits[0][0], fits[1][0])
+    np.testing.assert_array_equal(fits[0][1], fits[1][1])
+    assert torch.get_num_threads() == before
