@@ -176,7 +176,7 @@ def parse_tables(text: str) -> dict[str, list[list[str]]]:
 
 
 def test_bench_end_to_end(home, run_cli, cli_cwd):
-    proc = run_cli("bench", "--tasks", "smoke/*", "--no-wandb", home=home)  # coinrun: benchmarks/test_coinrun_scoring.py
+    proc = run_cli("bench", "--tasks", "smoke/*", "--no-wandb", home=home)  # coinrun: benchmarks/test_task_scoring.py
 
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
