@@ -177,6 +177,12 @@ class MethodInfo(_Model):
         default=None, description="Task families the method applies to (None: every family)"
     )
     stochastic: bool = Field(default=False, description="Whether results depend on the seed")
+    # The method card (`mirl methods --json`): where it comes from, its settings and what it spends.
+    references: list[str] = Field(default_factory=list, description="Papers the method comes from")
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="Fixed settings and searched grids, as the method uses them"
+    )
+    compute: str = Field(default="", description="What one run spends (forward passes, env steps, fits)")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def mirl_plugin():
 
 
 def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None) -> list[Result]:
-    """The method contract, run against the smoke tasks the method can answer.
+    """The method contract, run against the smoke tasks the method can answer (or the registered tasks named in
+    ``task_ids``, for a method restricted to another family).
 
     Checks: ``info`` is a valid MethodInfo; every answer validates and scores (status ok); the same seed
     gives identical metrics (determinism); a stochastic method's answers change with the seed or it says
@@ -63,7 +64,7 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None) 
     assert isinstance(info, MethodInfo), f"{method!r}.info must be a mirl.schemas.MethodInfo, got {info!r}"
     tasks = [
         t for t in get_tasks()
-        if t.spec.family == "smoke" and (task_ids is None or t.spec.id in task_ids)
+        if (t.spec.family == "smoke" if task_ids is None else t.spec.id in task_ids)
         and method.supports(t.spec.answer_kind, t.spec.family)
     ]
     assert tasks, f"method {info.name!r} answers none of the smoke tasks; it needs at least one to be checked"

@@ -58,6 +58,9 @@ def test_methods_json(home, run_cli):
     assert set(methods["oracle"]["answer_kinds"]) == state_kinds
     assert set(methods["random"]["answer_kinds"]) == state_kinds | {"agent_predictions"}
     assert methods["oracle"]["families"] == ["smoke"]
+    probe = methods["linear-probe"]  # a method card: where it comes from, its settings, what it spends
+    assert "Alain & Bengio 2016" in probe["references"][0]
+    assert probe["hyperparameters"]["l2_grid"] == [0.001, 0.01, 0.1] and "logistic fits" in probe["compute"]
     assert methods["random"]["stochastic"] is True
     proc = run_cli("methods", home=home)
     assert proc.returncode == 0 and "random" in proc.stdout and "oracle" in proc.stdout

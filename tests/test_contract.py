@@ -2,11 +2,17 @@
 
 import pytest
 
-from mirl.pluginhost import get_methods
+from mirl.pluginhost import get_methods, get_tasks
 from mirl.testing import check_method
 
 
 @pytest.mark.parametrize("name", get_methods().ids())
 def test_method_honours_the_contract(name):
-    results = check_method(get_methods().get(name))
+    method = get_methods().get(name)
+    answers = [t.spec.id for t in get_tasks() if method.supports(t.spec.answer_kind, t.spec.family)]
+    smoke = [task_id for task_id in answers if task_id.startswith("smoke/")]
+    if not answers:
+        pytest.skip(f"{name} answers no registered task yet (counterfactual-goal: maze/misgen-predict-v1 "
+                    "registers once its zoo is complete)")
+    results = check_method(method, task_ids=smoke or answers[:1])
     assert all(r.status == "ok" for r in results)

@@ -40,6 +40,7 @@ def methods(args) -> int:
         entries.append({
             "name": info.name, "version": info.version, "answer_kinds": info.answer_kinds,
             "families": info.families, "stochastic": info.stochastic, "description": info.description,
+            "references": info.references, "hyperparameters": info.hyperparameters, "compute": info.compute,
             "plugin": registry.provider(info.name),
         })
     if args.json:

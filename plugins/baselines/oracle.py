@@ -17,6 +17,7 @@ class Oracle(Method):
         answer_kinds=["readout", "unit_scores", "intervention", "prediction"],
         description="Reads the planted ground truth (smoke family only); proves that a perfect answer scores 1",
         families=["smoke"],
+        compute="none: the answer is the task's planted ground truth (view.oracle_answer())",
     )
 
     def solve(self, view):

@@ -16,6 +16,9 @@ class RandomMethod(Method):
         description="Random decoder weights, unit scores, activation edit or per-agent numbers, drawn from the "
         "run's seed",
         stochastic=True,
+        hyperparameters={"decoder_weights": "standard normal", "edit": "add a standard-normal vector at one "
+                         "random hook", "unit_scores": "uniform [0, 1)", "agent_predictions": "uniform [0, 1)"},
+        compute="none: no forward pass, no env step",
     )
 
     def solve(self, view):

@@ -26,6 +26,10 @@ class CounterfactualGoal(Method):
         families=["maze"],
         description="P(move toward a goal moved off the corner path, at the decision square), per agent",
         stochastic=True,
+        references=["Mini, Trott, Turner et al. 2023, Understanding and Controlling a Maze-Solving Policy Network "
+                    "(arXiv 2310.08043): the decision square"],
+        hyperparameters={"mazes": MAZES, "goal": "a random open square off the start→corner path"},
+        compute=f"{MAZES} env resets and one forward pass per maze and agent",
     )
 
     def solve(self, view):

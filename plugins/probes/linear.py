@@ -25,6 +25,11 @@ class LinearProbe(Method):
         answer_kinds=["readout", "prediction"],
         description="Logistic-regression probe on the best hook point and L2 (chosen on a held-out fifth of the "
         "train split), refitted on all of it (Alain & Bengio 2016)",
+        references=["Alain & Bengio 2016, Understanding intermediate layers using linear classifier probes "
+                    "(arXiv 1610.01644)"],
+        hyperparameters={"l2_grid": list(L2_GRID), "holdout_fraction": HOLDOUT, "optimiser": "L-BFGS, 100 steps",
+                         "hooks": "every offered hook point except the observation"},
+        compute="the task's whole train split (its forward passes) and (hooks × L2 grid + 1) logistic fits",
     )
 
     def solve(self, view):
