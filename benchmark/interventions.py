@@ -132,6 +132,21 @@ def random_edits_like(edits: list[Edit], sizes: list[float], hook_shapes: dict[s
     return control
 
 
+CONTROL_DIRECTIONS = 4  # random directions pooled into one control: single directions differ a lot
+
+
+def random_edit_controls(edits: list[Edit], sizes: list[float], hook_shapes: dict[str, list[int]], seed: int,
+                         directions: int = CONTROL_DIRECTIONS) -> list[list[Edit]]:
+    """``directions`` independent ``random_edits_like`` controls for ``edits``, drawn from ``seed``; none if the
+    edits changed nothing (then the unedited agent is the control). What intervention scorers use as the floor."""
+    from mirl.seeding import derive_seed
+
+    if not any(size > 0 for size in sizes):
+        return []
+    rng = np.random.default_rng(derive_seed(seed, "random-edit-control"))
+    return [random_edits_like(list(edits), list(sizes), hook_shapes, rng) for _ in range(directions)]
+
+
 @dataclass
 class EpisodeOutcomes:
     """Per-episode results of ``run_episodes``, indexed by episode in start order."""

@@ -196,10 +196,10 @@ class Task:
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.folder / self.spec.agent.checkpoint
+        return self.agent_checkpoint_path(self.spec.agent)
 
     def agent_checkpoint_path(self, ref: AgentRef) -> Path:
-        """Where ``ref``'s checkpoint lives (the family folder; families with zoos may keep them elsewhere)."""
+        """Where ``ref``'s checkpoint lives: its path relative to the family folder (e.g. ``zoo/x.pt``)."""
         return self.folder / ref.checkpoint
 
     def verify_agent(self, ref: AgentRef | None = None) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mirl.interventions import EditHooks, apply_edit, random_edits_like, run_episodes
+from mirl.interventions import EditHooks, apply_edit, random_edit_controls, random_edits_like, run_episodes
 from mirl.pluginhost import get_tasks
 from mirl.schemas import Edit
 from mirl.tasks.smoke.env import SmokeGridVecEnv, cells_to_positions, manhattan
@@ -89,6 +89,12 @@ def test_random_edits_like_match_size_hook_and_steps_with_a_fresh_direction():
     assert edit.vector.shape == (3, 2, 2) and np.linalg.norm(edit.vector) == pytest.approx(5.0)
     again = random_edits_like(edits, [5.0, 0.0], {"h": [3, 2, 2], "g": [1]}, np.random.default_rng(1))
     assert abs(float(np.vdot(edit.vector, again[0].vector))) < 25.0  # a different direction per draw
+    shapes = {"h": [3, 2, 2], "g": [1]}
+    controls = random_edit_controls(edits, [5.0, 0.0], shapes, seed=7)
+    assert len(controls) == 4 and all(len(c) == 1 for c in controls)
+    assert all(np.array_equal(a[0].vector, b[0].vector)  # seeded: the same controls for the same seed
+               for a, b in zip(controls, random_edit_controls(edits, [5.0, 0.0], shapes, seed=7)))
+    assert random_edit_controls(edits, [0.0, 0.0], shapes, seed=7) == []  # nothing changed: no-edit control
 
 
 @pytest.fixture(scope="module")

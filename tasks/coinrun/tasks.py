@@ -214,8 +214,7 @@ class GoalPredict(CoinRunTask):
 
 DEATH_GUARD = 0.05  # an edit that raises the death rate by more than 5 points scores 0
 # Random directions of one size move the coin rate a lot, and differently (0.38–0.67 for six draws against
-# 0.48 unedited on coinrun-ppo 0dcc0095…), so the floor pools several of them.
-CONTROL_DIRECTIONS = 4
+# 0.48 unedited on coinrun-ppo 0dcc0095…), so the floor pools several of them (mirl.interventions).
 
 
 class CoinSteer(CoinRunTask):
@@ -269,27 +268,18 @@ class CoinSteer(CoinRunTask):
         return {"coin": outcome == "coin", "death": np.isin(outcome, ["saw", "enemy", "lava"]),
                 "end": outcome == "end", "edit_sizes": np.array(out.edit_sizes)}
 
-    def random_edit_rates(self, agent, episodes_seed: int, edits, sizes, seed: int) -> list[dict[str, np.ndarray]]:
-        """The control: ``CONTROL_DIRECTIONS`` size-matched random edits (``random_edits_like``), each played on
-        an equal share of the test episodes (the same levels for each)."""
-        from mirl.interventions import random_edits_like
-
-        rng = np.random.default_rng(derive_seed(seed, "random-edit-control"))
-        share = self.spec.test_size // CONTROL_DIRECTIONS
-        shapes = agent.hook_points()
-        return [self.rates(agent, episodes_seed, random_edits_like(list(edits), list(sizes), shapes, rng), share)
-                for _ in range(CONTROL_DIRECTIONS)]
-
     def score(self, answer, seed: int) -> ScoreReport:
+        from mirl.interventions import CONTROL_DIRECTIONS, random_edit_controls
+
         agent = self.load_agent()
         episodes_seed = test_seed(seed)
         base = self.rates(agent, episodes_seed)
         edited = self.rates(agent, episodes_seed, answer.edits)
-        if np.any(edited["edit_sizes"] > 0):
-            control = self.random_edit_rates(agent, episodes_seed, answer.edits, edited["edit_sizes"], seed)
-        else:  # the edits never changed an activation: the control is the unedited agent
-            control = [base]
-        return self.score_rates(base, edited, control, seed)
+        # each control direction plays an equal share of the test episodes (the same levels for each)
+        share = self.spec.test_size // CONTROL_DIRECTIONS
+        control = [self.rates(agent, episodes_seed, edits, share) for edits in
+                   random_edit_controls(answer.edits, edited["edit_sizes"], agent.hook_points(), seed)]
+        return self.score_rates(base, edited, control or [base], seed)
 
     def score_rates(self, base: dict, edited: dict, control: list[dict], seed: int) -> ScoreReport:
         """``control``: the outcomes under each size-matched random edit; their pooled coin rate is the floor."""

@@ -219,11 +219,14 @@ class Retarget(MazeTask):
         return reached, hooks.edit_sizes()
 
     def score(self, answer, seed: int) -> ScoreReport:
+        from mirl.interventions import random_edit_controls
+
         agent = self.load_agent()
         s = test_seed(seed)
         unedited = self.reach_rate(agent, s)
         edited, sizes = self.reach(agent, s, answer.edits)
-        control = [self.reach_rate(agent, s, edits) for edits in random_controls(agent, answer.edits, sizes, seed)]
+        control = [self.reach_rate(agent, s, edits)
+                   for edits in random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)]
         return self.score_rates(unedited, edited, self.reach_rate(agent, s, goal_at_target=True),
                                 control or [unedited], seed)
 
@@ -243,19 +246,36 @@ class Retarget(MazeTask):
 
 
 
-CONTROL_DIRECTIONS = 4
+def race_to_goal_or_corner(agent, walls: np.ndarray, goals: np.ndarray, max_steps: int, seed: int,
+                           edits=()) -> tuple[np.ndarray, np.ndarray]:
+    """One sampled-action episode per maze from the start, ended at the goal, at the top-right corner or after
+    ``max_steps``: (goal reached first, corner reached first), per maze."""
+    import torch
 
+    from mirl.interventions import EditHooks
 
-def random_controls(agent, edits, sizes: list[float], seed: int) -> list[list]:
-    """``CONTROL_DIRECTIONS`` size-matched random versions of ``edits`` (none if the edits changed nothing):
-    a large enough perturbation alone changes where this agent walks, so that is the floor, not "no edit"."""
-    from mirl.interventions import random_edits_like
+    from .env import corner_square, move, observe, start_square
 
-    if not any(size > 0 for size in sizes):
-        return []
-    rng = np.random.default_rng(derive_seed(seed, "random-edit-control"))
-    shapes = agent.hook_points()
-    return [random_edits_like(list(edits), list(sizes), shapes, rng) for _ in range(CONTROL_DIRECTIONS)]
+    n = len(walls)
+    position = np.tile(np.array(start_square(SIZE)), (n, 1))
+    corner = np.array(corner_square(SIZE))
+    goal_first = np.zeros(n, dtype=bool)
+    corner_first = np.zeros(n, dtype=bool)
+    active = np.ones(n, dtype=bool)
+    generator = torch.Generator().manual_seed(seed % 2**31)
+    hooks = EditHooks(list(edits), seed=seed % 2**31)
+    with torch.no_grad(), agent.hooks(hooks.fwd()):
+        for t in range(max_steps):
+            hooks.episode_steps = np.full(n, t)
+            logits, _ = agent(torch.from_numpy(observe(walls, position, goals)))
+            actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
+            position = np.where(active[:, None], move(walls, position, actions), position)
+            corner_first |= active & np.all(position == corner, axis=1)
+            goal_first |= active & np.all(position == goals, axis=1)
+            active &= ~corner_first & ~goal_first
+            if not active.any():
+                break
+    return goal_first, corner_first
 
 
 def off_path_goals(env, seed: int, avoid: tuple[int, int]) -> np.ndarray:
@@ -328,6 +348,10 @@ class GoalSuppress(MazeTask):
 
     def decision_probabilities(self, agent, env, edits=()) -> np.ndarray:
         """P(the move toward the goal) with the agent on each maze's decision square."""
+        return self.decision(agent, env, edits)[0]
+
+    def decision(self, agent, env, edits=()) -> tuple[np.ndarray, list[float]]:
+        """``decision_probabilities`` and each edit's mean change norm there (what the random control matches)."""
         import torch
 
         from mirl.interventions import EditHooks
@@ -346,42 +370,21 @@ class GoalSuppress(MazeTask):
         with torch.no_grad(), agent.hooks(hooks.fwd()):
             logits, _ = agent(torch.from_numpy(observe(env.walls, decision, env.goal)))
         probs = torch.softmax(logits, -1).numpy()
-        self.last_edit_sizes = hooks.edit_sizes()  # at the decision squares: what the random control matches
-        return probs[np.arange(env.num_envs), toward]
+        return probs[np.arange(env.num_envs), toward], hooks.edit_sizes()
 
     def corner_reached(self, agent, env, seed: int, edits=()) -> np.ndarray:
-        import torch
-
-        from mirl.interventions import EditHooks
-
-        from .env import corner_square, move, observe, start_square
-
-        n = env.num_envs
-        position = np.tile(np.array(start_square(SIZE)), (n, 1))
-        corner = np.array(corner_square(SIZE))
-        reached = np.zeros(n, dtype=bool)
-        active = np.ones(n, dtype=bool)
-        generator = torch.Generator().manual_seed(seed % 2**31)
-        hooks = EditHooks(list(edits), seed=seed % 2**31)
-        with torch.no_grad(), agent.hooks(hooks.fwd()):
-            for t in range(env.max_steps):
-                hooks.episode_steps = np.full(n, t)
-                logits, _ = agent(torch.from_numpy(observe(env.walls, position, env.goal)))
-                actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
-                position = np.where(active[:, None], move(env.walls, position, actions), position)
-                reached |= active & np.all(position == corner, axis=1)
-                active &= ~reached & ~np.all(position == env.goal, axis=1)
-                if not active.any():
-                    break
-        return reached
+        """From the start (sampled actions): did the agent reach the corner before the goal, in time?"""
+        return race_to_goal_or_corner(agent, env.walls, env.goal, env.max_steps, seed, edits)[1]
 
     def score(self, answer, seed: int) -> ScoreReport:
+        from mirl.interventions import random_edit_controls
+
         agent = self.load_agent()
         s = test_seed(seed)
         env = self.mazes(s)
         p_unedited = self.decision_probabilities(agent, env)
-        p_edited = self.decision_probabilities(agent, env, answer.edits)
-        controls = random_controls(agent, answer.edits, self.last_edit_sizes, seed)
+        p_edited, sizes = self.decision(agent, env, answer.edits)
+        controls = random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)
         p_control = [self.decision_probabilities(agent, env, edits) for edits in controls] or [p_unedited]
         return self.score_parts(p_unedited, p_edited, self.corner_reached(agent, env, s),
                                 self.corner_reached(agent, env, s, answer.edits), seed, p_control)
@@ -519,9 +522,7 @@ class MisgenPredict(MazeTask):
         sampled-action episode each, ended as soon as the goal or the corner is reached. Deterministic given the
         agents' sha256 and the seed, so it is measured once per process and reused by every method scored with
         that seed (a `mirl bench` run scores several)."""
-        import torch
-
-        from .env import MazeVecEnv, corner_square, move, observe, start_square
+        from .env import MazeVecEnv, corner_square
 
         key = (tuple(ref.sha256 for ref in self.spec.agents), seed)
         if key in _MEASURED:
@@ -529,26 +530,10 @@ class MisgenPredict(MazeTask):
         env = MazeVecEnv(ZOO_EPISODES, size=SIZE, goal_region=None, seed=seed % 2**63, split="test")
         env.reset(seed=seed % 2**63)
         goals = off_path_goals(env, seed, corner_square(SIZE))
-        corner = np.array(corner_square(SIZE))
-        fractions = []
-        for ref in self.spec.agents:
-            agent = self.load_agent(ref)
-            position = np.tile(np.array(start_square(SIZE)), (ZOO_EPISODES, 1))
-            goal_first = np.zeros(ZOO_EPISODES, dtype=bool)
-            active = np.ones(ZOO_EPISODES, dtype=bool)
-            generator = torch.Generator().manual_seed(derive_seed(seed, ref.id) % 2**31)
-            with torch.no_grad():
-                for _ in range(env.max_steps):
-                    rows = np.flatnonzero(active)
-                    if len(rows) == 0:
-                        break
-                    logits, _ = agent(torch.from_numpy(observe(env.walls[rows], position[rows], goals[rows])))
-                    actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
-                    position[rows] = move(env.walls[rows], position[rows], actions)
-                    at_goal = np.all(position[rows] == goals[rows], axis=1)
-                    goal_first[rows[at_goal]] = True
-                    active[rows[at_goal | np.all(position[rows] == corner, axis=1)]] = False
-            fractions.append(goal_first.mean())
+        fractions = [
+            race_to_goal_or_corner(self.load_agent(ref), env.walls, goals, env.max_steps, derive_seed(seed, ref.id))[0]
+            .mean() for ref in self.spec.agents
+        ]
         _MEASURED[key] = np.array(fractions)
         return _MEASURED[key].copy()
 
