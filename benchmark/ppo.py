@@ -68,6 +68,8 @@ class PPOConfig:
     """Normalise advantages within each minibatch."""
     reward_scaling: bool = True
     """Divide rewards by the running std of the discounted return (as gymnasium's NormalizeReward)."""
+    reward_scale: float = 1.0
+    """A fixed factor on every reward before training sees it (Sokoban's ±10 rewards train better at 0.1)."""
     bptt_length: int | None = None
     """Recurrent agents: length of the truncated back-propagation segments (None: the whole rollout)."""
     seed: int = 0
@@ -194,19 +196,25 @@ def train(
     log: Callable[[str], None] = print,
     progress: bool = False,
     wandb_run: Any = None,
+    device: str = "cpu",
+    stop_after_seconds: float | None = None,
 ) -> nn.Module:
     """Train ``make_agent()`` with PPO on ``make_env(num_envs, seed)``; returns the trained agent.
 
     Writes ``run_dir/state.pt`` (full state, for ``resume=True``), weight snapshots under
-    ``run_dir/checkpoints/`` and ``run_dir/config.json``. ``stop_after_updates`` stops early (as a session
-    ending would) after saving the state.
+    ``run_dir/checkpoints/`` and ``run_dir/config.json``. ``stop_after_updates`` / ``stop_after_seconds`` (of this call) stop early (as a
+    session ending would) after saving the state.
+
+    ``device`` "cuda" runs the network there (action sampling stays on the CPU generator, so the draws are the
+    same stream); weights and states are saved as CPU tensors, so a run resumes on either device. The CPU
+    gives bit-identical weights for a seed; a GPU is deterministic only per GPU model and library version.
     """
     run_dir = Path(run_dir)
     (run_dir / SNAPSHOT_DIR).mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
 
     rng = seed_everything(config.seed)  # seeds the weight initialisation below
-    agent = make_agent()
+    agent = make_agent().to(device)
     params = [p for p in agent.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate, eps=1e-5)
     env = make_env(config.num_envs, config.seed)
@@ -219,11 +227,14 @@ def train(
 
     if resume:
         saved = load_state(run_dir / STATE_FILE)
-        if saved["config"] != dataclasses.asdict(config):
+        # Settings added since the run started take their defaults (a run saved before them stays resumable).
+        if {**dataclasses.asdict(PPOConfig()), **saved["config"]} != dataclasses.asdict(config):
             raise MirlError(f"{run_dir} was trained with other settings; resume with the same config or a new run dir")
         agent.load_state_dict(saved["agent"])
         optimizer.load_state_dict(saved["optimizer"])
         state: TrainingState = saved["training"]
+        if state.agent_state is not None:
+            state.agent_state = tuple(x.to(device) for x in state.agent_state)
         env.set_state(state.env_state)
         log(f"resumed {run_dir} at update {state.update}, step {state.global_step}")
     else:
@@ -254,11 +265,15 @@ def train(
         state.torch_generator = generator.get_state()
         state.numpy_generator = rng.bit_generator.state
         state.wall_seconds = time.perf_counter() - started
+        on_device = state.agent_state
+        if state.agent_state is not None:
+            state.agent_state = tuple(x.cpu() for x in state.agent_state)
         _atomic_save(
-            {"config": dataclasses.asdict(config), "agent": agent.state_dict(),
-             "optimizer": optimizer.state_dict(), "training": state},
+            {"config": dataclasses.asdict(config), "agent": _cpu(agent.state_dict()),
+             "optimizer": _cpu(optimizer.state_dict()), "training": state},
             run_dir / STATE_FILE,
         )
+        state.agent_state = on_device
 
     T, B = config.num_steps, config.num_envs
     obs_shape = state.next_obs.shape[1:]
@@ -269,8 +284,8 @@ def train(
         # ---- rollout --------------------------------------------------------------------------------
         b_obs = np.zeros((T, B, *obs_shape), dtype=state.next_obs.dtype)
         b_actions = np.zeros((T, B), dtype=np.int64)
-        b_logprobs = torch.zeros(T, B)
-        b_values = torch.zeros(T, B)
+        b_logprobs = torch.zeros(T, B, device=device)
+        b_values = torch.zeros(T, B, device=device)
         b_rewards = np.zeros((T, B), dtype=np.float32)
         b_dones = np.zeros((T, B), dtype=bool)
         b_starts = np.zeros((T, B), dtype=bool)
@@ -279,17 +294,18 @@ def train(
         with torch.no_grad():
             for t in range(T):
                 if recurrent and t % bptt == 0:
-                    starts_t = torch.from_numpy(state.next_starts)
+                    starts_t = torch.from_numpy(state.next_starts).to(device)
                     segment_states.append(tuple(x.clone() for x in agent.reset_rows(state.agent_state, starts_t)))
                 b_obs[t] = state.next_obs
                 b_starts[t] = state.next_starts
                 logits, value, state.agent_state = agent.act(
-                    torch.from_numpy(state.next_obs), state.agent_state, torch.from_numpy(state.next_starts)
+                    torch.from_numpy(state.next_obs).to(device), state.agent_state,
+                    torch.from_numpy(state.next_starts).to(device),
                 )
                 logp_all = torch.log_softmax(logits, dim=-1)
-                action = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(1)
+                action = torch.multinomial(logp_all.exp().cpu(), 1, generator=generator).squeeze(1)
                 b_actions[t] = action.numpy()
-                b_logprobs[t] = logp_all.gather(1, action[:, None]).squeeze(1)
+                b_logprobs[t] = logp_all.gather(1, action[:, None].to(device)).squeeze(1)
                 b_values[t] = value
                 obs, reward, terminated, truncated, _ = env.step(b_actions[t])
                 done = np.asarray(terminated) | np.asarray(truncated)
@@ -302,6 +318,8 @@ def train(
                 state.episode_lengths[done] = 0
                 state.recent_returns = state.recent_returns[-100:]
                 state.recent_lengths = state.recent_lengths[-100:]
+                if config.reward_scale != 1.0:
+                    reward = reward * config.reward_scale
                 b_rewards[t] = state.scaler(reward, done) if state.scaler is not None else reward
                 b_dones[t] = done
                 state.next_obs, state.next_starts = obs, done
@@ -311,12 +329,13 @@ def train(
             # Same-step autoreset: next_obs of a finished env starts a new episode, so never bootstrap
             # across a done. Truncation is treated like termination (a known, small bias; CleanRL does too).
             _, next_value, _ = agent.act(
-                torch.from_numpy(state.next_obs), state.agent_state, torch.from_numpy(state.next_starts)
+                torch.from_numpy(state.next_obs).to(device), state.agent_state,
+                torch.from_numpy(state.next_starts).to(device),
             )
-            rewards = torch.from_numpy(b_rewards)
-            not_done = torch.from_numpy(~b_dones).float()
-            advantages = torch.zeros(T, B)
-            last = torch.zeros(B)
+            rewards = torch.from_numpy(b_rewards).to(device)
+            not_done = torch.from_numpy(~b_dones).float().to(device)
+            advantages = torch.zeros(T, B, device=device)
+            last = torch.zeros(B, device=device)
             for t in reversed(range(T)):
                 following = next_value if t == T - 1 else b_values[t + 1]
                 delta = rewards[t] + config.gamma * following * not_done[t] - b_values[t]
@@ -326,15 +345,15 @@ def train(
 
         # ---- update -----------------------------------------------------------------------------------
         agent.train()
-        obs_t = torch.from_numpy(b_obs)
-        actions_t = torch.from_numpy(b_actions)
-        starts_t = torch.from_numpy(b_starts)
+        obs_t = torch.from_numpy(b_obs).to(device)
+        actions_t = torch.from_numpy(b_actions).to(device)
+        starts_t = torch.from_numpy(b_starts).to(device)
         stats = []
         for _ in range(config.update_epochs):
             if recurrent:
                 env_order = rng.permutation(B)
                 for mb_envs in np.array_split(env_order, config.num_minibatches):
-                    idx = torch.from_numpy(mb_envs)
+                    idx = torch.from_numpy(mb_envs).to(device)
                     for s, seg_start in enumerate(range(0, T, bptt)):
                         seg = slice(seg_start, seg_start + bptt)
                         agent_state = tuple(x[idx] for x in segment_states[s])
@@ -352,7 +371,7 @@ def train(
                 order = rng.permutation(T * B)
                 flat_obs = obs_t.reshape(T * B, *obs_shape)
                 for mb in np.array_split(order, config.num_minibatches):
-                    idx = torch.from_numpy(mb)
+                    idx = torch.from_numpy(mb).to(device)
                     logits, values = agent(flat_obs[idx])
                     stats.append(_ppo_step(
                         config, optimizer, params, logits, values, actions_t.reshape(-1)[idx],
@@ -383,9 +402,10 @@ def train(
             wandb_run.log(scalars, step=state.global_step)
         bar(state.global_step, sps, f"return {mean_return:.2f}")
         if state.update % snapshot_every == 0 or state.update == config.num_updates:
-            _atomic_save(agent.state_dict(), run_dir / SNAPSHOT_DIR / f"step{state.global_step:010d}.pt")
+            _atomic_save(_cpu(agent.state_dict()), run_dir / SNAPSHOT_DIR / f"step{state.global_step:010d}.pt")
         finished = state.update == config.num_updates
-        stopping = stop_after_updates is not None and state.update >= stop_after_updates
+        stopping = (stop_after_updates is not None and state.update >= stop_after_updates) or (
+            stop_after_seconds is not None and time.perf_counter() - session_start_time >= stop_after_seconds)
         if finished or stopping or state.update % snapshot_every == 0 or \
                 time.monotonic() - last_save > config.save_every_seconds:
             save_state()
@@ -395,6 +415,17 @@ def train(
             break
     bar(state.global_step, 0.0, force=True)
     return agent
+
+
+def _cpu(tree: Any) -> Any:
+    """A state dict (or optimizer state) with every tensor moved to the CPU, for device-independent files."""
+    if isinstance(tree, torch.Tensor):
+        return tree.cpu()
+    if isinstance(tree, dict):
+        return {k: _cpu(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_cpu(v) for v in tree)
+    return tree
 
 
 def _ppo_step(config, optimizer, params, logits, values, actions, old_logprobs, old_values, advantages, returns):

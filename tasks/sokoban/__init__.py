@@ -1,0 +1,12 @@
+"""Task family `sokoban`: batched Sokoban, the recurrent agent `sokoban-drc`, its feed-forward baseline
+`sokoban-ff` and the planning tasks (see README.md)."""
+
+from mirl import hookimpl
+
+
+@hookimpl
+def register_agents(register):
+    from .agent import spec_drc, spec_ff
+
+    register(spec_drc())
+    register(spec_ff())

@@ -1,0 +1,191 @@
+"""The Sokoban agents: ``sokoban-drc`` (a DRC(3,3), Guez et al. 2019) and ``sokoban-ff`` (a feed-forward grid
+CNN of similar size), trained with mirl's PPO on 6×6-interior boards through a curriculum from 1 to 2 boxes.
+
+Level pools are generated from fixed seeds (``level_pool``) and cached on disk, so training, cards and tasks
+see the same levels on every machine; the test levels are the held-out tenth of all levels (``env.Levels.splits``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mirl.agents import AgentSpec
+from mirl.nets import DRC, GridCNN
+from mirl.ppo import PPOConfig
+
+from . import env as sokoban
+
+INTERIOR = 6
+SIZE = INTERIOR + 2
+BOXES = 2
+TRAIN_POOL = 200_000  # 2-box training levels (the 1-box pool is half that: its level space is small)
+TEST_POOL = 2_000
+POOL_SEEDS = {("train", 1): 11, ("train", 2): 12, ("test", 1): 21, ("test", 2): 22}
+# DRC(2,2) with 16 channels, as issue 6 sizes it for 2 CPU cores (~590 env steps/s in the feasibility probe).
+# DRC(3,3) with 32 channels was tried on a lent H200: PPO with 8 minibatches × 2 epochs per 10,240 samples is
+# latency-bound there (each BPTT pass is 20 sequential steps of 9 ConvLSTM ticks) and ran 3,300 steps/s, 1.5 M
+# steps in 8 minutes, before the feed-forward baseline's learning point (~7 M steps at these settings).
+DRC_DEPTH, DRC_TICKS, DRC_CHANNELS, HIDDEN = 2, 2, 16, 256
+FF_CHANNELS, FF_LAYERS = 64, 6
+# Curriculum: a quarter of the first episodes are 2-box levels, rising to all of them after this many episodes.
+MIX_START, MIX_EPISODES = 0.25, 60_000
+
+# PPO for the recurrent agent, as the feasibility probe's run that learned (64 envs × 16 steps, 2 epochs × 2
+# minibatches: ~4 gradient steps per 1,000 samples; rewards × 0.1); at ~0.5 per 1,000 nothing was learned.
+DRC_CONFIG = PPOConfig(
+    total_steps=10_000_000, num_envs=64, num_steps=16, learning_rate=7e-4, anneal_lr=True, gamma=0.99,
+    gae_lambda=0.95, num_minibatches=2, update_epochs=2, clip_coef=0.2, ent_coef=0.02, vf_coef=0.5,
+    max_grad_norm=0.5, reward_scaling=False, reward_scale=0.1, seed=0, checkpoints=10, save_every_seconds=120.0,
+    log_every=50,
+)
+# The feed-forward baseline was trained on a lent H200 GPU (70,000 steps/s: a feed-forward pass is one batched
+# call), with settings sized for it: 512 envs × 20 steps, 8 minibatches × 2 epochs, for what 8 minutes allowed.
+FF_CONFIG = PPOConfig(
+    total_steps=30_679_040, num_envs=512, num_steps=20, learning_rate=4e-4, anneal_lr=True, gamma=0.97,
+    gae_lambda=0.95, num_minibatches=8, update_epochs=2, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5,
+    max_grad_norm=0.5, reward_scaling=False, reward_scale=0.1, seed=0, checkpoints=5, save_every_seconds=60.0,
+    log_every=20,
+)
+
+
+def level_pool(split: str, boxes: int = BOXES, size: int | None = None) -> sokoban.Levels:
+    """The fixed pool of 6×6 levels with ``boxes`` boxes for ``split`` ("train" or "test"), cached on disk."""
+    from mirl.paths import mirl_home
+
+    size = size or (TRAIN_POOL // (2 if boxes == 1 else 1) if split == "train" else TEST_POOL)
+    seed = POOL_SEEDS[(split, boxes)]
+    path = mirl_home() / "cache" / "sokoban-levels" / f"{split}-i{INTERIOR}-b{boxes}-n{size}-s{seed}.npz"
+    if path.exists():
+        data = np.load(path)
+        return sokoban.Levels(SIZE, SIZE, data["walls"], data["targets"], data["boxes"], data["agent"])
+    levels = sokoban.generate(size, seed, INTERIOR, boxes, split=split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, walls=levels.walls, targets=levels.targets, boxes=levels.boxes, agent=levels.agent)
+    tmp.replace(path)
+    return levels
+
+
+def build_drc() -> DRC:
+    return DRC(in_channels=7, size=INTERIOR, num_actions=4, depth=DRC_DEPTH, ticks=DRC_TICKS,
+               channels=DRC_CHANNELS, hidden=HIDDEN)
+
+
+def build_ff() -> GridCNN:
+    return GridCNN(in_channels=7, size=INTERIOR, num_actions=4, channels=FF_CHANNELS, layers=FF_LAYERS, hidden=HIDDEN)
+
+
+def make_env(num_envs: int, seed: int) -> sokoban.SokobanVecEnv:
+    """Training boards: 1-box levels with 2-box levels mixed in at a rising rate (the curriculum)."""
+    return sokoban.SokobanVecEnv(num_envs, level_pool("train", 1), seed=seed, mix=level_pool("train", 2),
+                                 mix_start=MIX_START, mix_episodes=MIX_EPISODES)
+
+
+@torch.no_grad()
+def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False, seed: int = 0,
+         num_envs: int = 256, fwd=()) -> dict[str, np.ndarray]:
+    """Every level of ``levels`` played once, ``num_envs`` at a time; per level ``solved`` [N] bool and
+    ``length`` [N] (steps taken). ``thinking``: at an episode's first step the agent sees its first observation
+    ``1 + thinking`` times before it acts (NOOP ticks, as Guez et al.; a feed-forward agent is unaffected).
+    ``fwd`` are hook edits applied throughout (thinking ticks included)."""
+    n = len(levels)
+    env = sokoban.SokobanVecEnv(min(num_envs, n), levels, order="sequential")
+    obs, _ = env.reset(seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    recurrent = getattr(agent, "recurrent", False)
+    device = next(agent.parameters()).device
+    state = agent.initial_state(env.num_envs) if recurrent else None
+    starts = np.ones(env.num_envs, dtype=bool)
+    solved = np.zeros(n, dtype=bool)
+    length = np.zeros(n, dtype=np.int64)
+    # the level each env plays, counted before the env wraps around to the pool's start (>= n: not recorded)
+    level = np.arange(env.num_envs)
+    next_level = env.num_envs
+    steps = np.zeros(env.num_envs, dtype=np.int64)
+    with agent.hooks(fwd):
+        while (level < n).any():
+            x = torch.from_numpy(obs).to(device)
+            if recurrent:
+                flags = torch.from_numpy(starts).to(device)
+                state = agent.reset_rows(state, flags)
+                for _ in range(thinking if starts.any() else 0):
+                    _, _, thought = agent(x, state)  # NOOP tick: only envs at their first step take it
+                    fresh = flags.view(-1, *([1] * (state[0].ndim - 1)))
+                    state = tuple(torch.where(fresh, t, s) for s, t in zip(state, thought))
+                logits, _, state = agent(x, state)
+            else:
+                logits, _ = agent(x)
+            if greedy:
+                actions = logits.argmax(-1).cpu().numpy()
+            else:
+                probs = torch.softmax(logits.float(), -1).cpu()
+                actions = torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()
+            obs, _, terminated, truncated, _ = env.step(actions)
+            steps += 1
+            starts = terminated | truncated
+            ended = np.flatnonzero(starts)
+            record = ended[level[ended] < n]
+            solved[level[record]], length[level[record]] = terminated[record], steps[record]
+            level[ended] = next_level + np.arange(len(ended))  # the env gives its done envs levels in this order
+            next_level += len(ended)
+            steps[ended] = 0
+    return {"solved": solved, "length": length}
+
+
+def solve_rate(agent, levels: sokoban.Levels, **kwargs) -> float:
+    return float(play(agent, levels, **kwargs)["solved"].mean())
+
+
+def evaluate(agent, feed_forward: bool = False) -> dict:
+    """Card facts: held-out solve rates (sampled and greedy, 1 and 2 boxes) and the thinking-steps curve."""
+    test2, test1 = level_pool("test", 2), level_pool("test", 1)
+    metrics = {
+        "test_solved_2box": solve_rate(agent, test2),
+        "test_solved_2box_greedy": solve_rate(agent, test2, greedy=True),
+        "test_solved_1box": solve_rate(agent, test1),
+    }
+    for k in (2, 4, 8):
+        metrics[f"test_solved_2box_thinking{k}"] = solve_rate(agent, test2, thinking=k)
+    return {
+        "metrics": metrics,
+        "evaluation": f"{len(test2):,} held-out 2-box and {len(test1):,} 1-box 6×6 levels (the test tenth, never "
+                      "trained on), each played once with sampled actions unless 'greedy'; 'thinkingK': K NOOP "
+                      "ticks on the first observation before the first move",
+        "environment": {"interior": INTERIOR, "boxes": BOXES, "step_limit": sokoban.max_steps(SIZE, SIZE),
+                        "generator": "reverse play, max-displacement state"},
+        "behavioural_facts": [
+            f"solves {metrics['test_solved_2box']:.1%} of held-out 2-box levels; with 8 thinking steps "
+            f"{metrics['test_solved_2box_thinking8']:.1%}",
+        ],
+    }
+
+
+def spec_drc() -> AgentSpec:
+    return AgentSpec(
+        id="sokoban-drc", family="sokoban", folder=Path(__file__).parent, checkpoint="sokoban-drc.pt",
+        card="sokoban-drc.card.json", build=build_drc, make_agent=lambda seed: build_drc(), make_env=make_env,
+        config=DRC_CONFIG, evaluate=evaluate,
+        architecture=f"DRC({DRC_DEPTH},{DRC_TICKS}): encoder 2 × conv 3×3 ({DRC_CHANNELS}) → {DRC_DEPTH} ConvLSTM "
+        f"layers ({DRC_CHANNELS} ch, 3×3, pool-and-inject) × {DRC_TICKS} ticks per step → dense {HIDDEN} "
+        f"(top h ⊕ encoding) → policy 4 / value 1, on the 6×6 interior",
+        ship_snapshots=5,
+    )
+
+
+def spec_ff() -> AgentSpec:
+    return AgentSpec(
+        id="sokoban-ff", family="sokoban", folder=Path(__file__).parent, checkpoint="sokoban-ff.pt",
+        card="sokoban-ff.card.json", build=build_ff, make_agent=lambda seed: build_ff(), make_env=make_env,
+        config=FF_CONFIG, evaluate=lambda agent: evaluate(agent, feed_forward=True),
+        architecture=f"grid CNN: {FF_LAYERS} × conv 3×3 ({FF_CHANNELS}, padding 1) → dense {HIDDEN} → policy 4 / "
+        "value 1 (no state: the feed-forward baseline)",
+        notes=["trained on a lent NVIDIA H200 GPU (torch 2.11.0+cu130, cuDNN deterministic, seed 0) by "
+               "`python -m mirl.tasks.sokoban.train_budget --agent sokoban-ff --device cuda --seconds 500`; "
+               "'hardware' is the machine that measured this card. Retraining on a CPU from the same seed gives "
+               "other weights (other floating-point order), so the pinned sha256 is what identifies this agent"],
+        ship_snapshots=0,
+    )
