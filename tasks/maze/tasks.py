@@ -417,8 +417,10 @@ ZOO_SIZE = 15
 ZOO_SHA256 = {
     "maze-ppo": AGENT_SHA256,
     "maze-r1-s0": "aac0defa5a9717fa5e4e8697cb89658e2542942abb77bea87048cffb8e17e7ed",
+    "maze-r1-s1": "38125ad4376c08b7478ca758d46deddeafdfb7ad4e97969f7dfe39c67866a0d0",
     "maze-r2-s0": "cb52fe346a8677dc833784bf332e9c1645460f16c4e8f9f2bd3db2ce52dc3edb",
     "maze-r2-s1": "9ec9a02d37a2e6bfece9c1f58e341e6f578b66fb094f23a866015d178eae45cd",
+    "maze-r3-s1": "001b859119992d5a89770753935cd4254d35a285c3631a05f6eec114a0b8bd62",
     "maze-r5-s0": "d757d7a31f7f4ffeeef7f0bd4cee35306e5b7d44bd68a8823b293df59a6244f5",
     "maze-r5-s1": "0e8d1434af3e6fa610054e91d82a5ceaf0534a5439f6c1d1d7dd9a5871b98f07",
     "maze-rfull-s0": "1238a6a0e25d54c7343171558c4377833a7864174dfe5577f81de3d6a6694138",
