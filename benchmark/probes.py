@@ -55,3 +55,56 @@ def fit_logistic(
     bias = b.detach().numpy().astype(np.float64) - (mean / scale) @ w.detach().numpy().astype(np.float64)
     return weights, bias
 
+
+
+def _unfold(maps: list[np.ndarray], kernel: int) -> np.ndarray:
+    """[N, C, H, W] maps (channels concatenated over the list) → per-square features [N, H·W, C·k·k]: each
+    square's k×k neighbourhood of every channel, zero beyond the board (as convolution padding)."""
+    x = np.concatenate([np.asarray(m, dtype=np.float32) for m in maps], axis=1)
+    n, c, h, w = x.shape
+    pad = kernel // 2
+    padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=np.float32)
+    padded[:, :, pad:pad + h, pad:pad + w] = x
+    patches = [padded[:, :, dy:dy + h, dx:dx + w] for dy in range(kernel) for dx in range(kernel)]
+    stacked = np.stack(patches, axis=2)  # [N, C, k·k, H, W]
+    return stacked.reshape(n, c * kernel * kernel, h * w).transpose(0, 2, 1)
+
+
+def fit_conv_probe(maps: list[np.ndarray], labels: np.ndarray, num_classes: int, kernel: int = 1,
+                   l2: float = 1e-3, max_iter: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A spatial probe (Bush et al. 2025's 1×1 / 3×3 conv probes): one logistic regression shared by every
+    square, on the k×k neighbourhood of every channel of ``maps`` ([N, C_i, H, W] each, channels stacked).
+
+    ``labels`` [N, H·W] ints in ``[0, num_classes)``, −1 for squares to leave out (walls). Returns
+    ``(weights [C·k·k, K], bias [K])`` on the raw unfolded features (``_unfold`` order: channel-major)."""
+    features = _unfold(maps, kernel)
+    y = np.asarray(labels).reshape(len(features), -1)
+    keep = y >= 0
+    return fit_logistic(features[keep], y[keep], num_classes, l2=l2, max_iter=max_iter, seed=seed)
+
+
+def conv_probe_logits(maps: list[np.ndarray], weights: np.ndarray, bias: np.ndarray, kernel: int = 1) -> np.ndarray:
+    """[N, H·W, K] logits of a probe from ``fit_conv_probe``."""
+    return _unfold(maps, kernel) @ weights + bias
+
+
+def conv_probe_as_dense(weights: np.ndarray, bias: np.ndarray, channels: list[int], height: int, width: int,
+                        kernel: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
+    """The same probe as one dense decoder per map (what a ``Readout`` answer holds): per map ``i`` a matrix
+    [C_i·H·W, H·W·K] from its flattened activations to logits laid out (square, class); and the bias [H·W·K]."""
+    k2, classes, squares = kernel * kernel, weights.shape[1], height * width
+    pad = kernel // 2
+    w = weights.reshape(sum(channels), k2, classes)
+    dense, start = [], 0
+    for c in channels:
+        out = np.zeros((c, height, width, squares, classes))
+        for p in range(squares):
+            r, col = divmod(p, width)
+            for j in range(k2):
+                dy, dx = divmod(j, kernel)
+                rr, cc = r + dy - pad, col + dx - pad
+                if 0 <= rr < height and 0 <= cc < width:
+                    out[:, rr, cc, p, :] += w[start:start + c, j, :]
+        dense.append(out.reshape(c * squares, squares * classes))
+        start += c
+    return dense, np.tile(bias, squares)

@@ -5,6 +5,8 @@ from mirl import hookimpl
 
 @hookimpl
 def register_methods(register):
+    from .conv import ConvProbe
     from .linear import LinearProbe
 
     register(LinearProbe)
+    register(ConvProbe)

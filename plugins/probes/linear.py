@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mirl.errors import MirlError
 from mirl.method import Method
 from mirl.probes import fit_logistic
 from mirl.schemas import MethodInfo, Prediction, Readout
@@ -36,6 +37,9 @@ class LinearProbe(Method):
         hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
         data = view.train_data(hooks=hooks)
         labels = np.asarray(data.labels[view.spec.target]).astype(np.int64)
+        if labels.ndim != 1:
+            raise MirlError(f"linear-probe decodes one label per state; {view.spec.id}'s {view.spec.target!r} has "
+                            f"shape {list(labels.shape)} (one per square): use conv-probe")
         outputs = view.spec.output_dim or int(labels.max()) + 1
         classes = max(outputs, 2)
         order = view.rng.permutation(len(labels))

@@ -5,6 +5,14 @@ from mirl import hookimpl
 
 
 @hookimpl
+def register_tasks(register):
+    from .tasks import TASKS
+
+    for task in TASKS:
+        register(task)
+
+
+@hookimpl
 def register_agents(register):
     from .agent import spec_drc, spec_ff
 

@@ -87,12 +87,19 @@ def make_env(num_envs: int, seed: int) -> sokoban.SokobanVecEnv:
 
 @torch.no_grad()
 def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False, seed: int = 0,
-         num_envs: int = 256, fwd=()) -> dict[str, np.ndarray]:
-    """Every level of ``levels`` played once, ``num_envs`` at a time; per level ``solved`` [N] bool and
-    ``length`` [N] (steps taken). ``thinking``: at an episode's first step the agent sees its first observation
+         num_envs: int = 256, edit_hooks=None) -> dict[str, np.ndarray]:
+    """Every level of ``levels`` played once, ``num_envs`` at a time. Per level: ``solved`` [N] bool,
+    ``length`` [N] (steps taken) and ``visited_before_push`` [N, H·W] (squares the agent stood on before its
+    first push, the start included). ``thinking``: at an episode's first step the agent sees its first observation
     ``1 + thinking`` times before it acts (NOOP ticks, as Guez et al.; a feed-forward agent is unaffected).
-    ``fwd`` are hook edits applied throughout (thinking ticks included)."""
+    ``edit_hooks`` (``mirl.interventions.EditHooks``) edit activations throughout, thinking ticks included; their
+    ``episode_steps`` are kept up to date (thinking ticks count as step 0)."""
     n = len(levels)
+    expected = tuple(agent.hook_points()["hook_obs"])
+    if (7, levels.height - 2, levels.width - 2) != expected:
+        raise ValueError(f"the levels' observations are 7×{levels.height - 2}×{levels.width - 2} but the agent "
+                         f"takes {'×'.join(map(str, expected))}; use {expected[1] + 2}×{expected[2] + 2} boards "
+                         "(border included)")
     env = sokoban.SokobanVecEnv(min(num_envs, n), levels, order="sequential")
     obs, _ = env.reset(seed=seed)
     generator = torch.Generator().manual_seed(seed)
@@ -106,8 +113,15 @@ def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False,
     level = np.arange(env.num_envs)
     next_level = env.num_envs
     steps = np.zeros(env.num_envs, dtype=np.int64)
-    with agent.hooks(fwd):
+    visited = np.zeros((n, levels.walls.shape[1]), dtype=bool)
+    pushed_yet = np.zeros(env.num_envs, dtype=bool)
+    with agent.hooks(edit_hooks.fwd() if edit_hooks is not None else ()):
         while (level < n).any():
+            playing = level < n
+            before_push = playing & ~pushed_yet
+            visited[level[before_push], env.agent[before_push]] = True
+            if edit_hooks is not None:
+                edit_hooks.episode_steps = steps.copy()
             x = torch.from_numpy(obs).to(device)
             if recurrent:
                 flags = torch.from_numpy(starts).to(device)
@@ -124,6 +138,7 @@ def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False,
             else:
                 probs = torch.softmax(logits.float(), -1).cpu()
                 actions = torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()
+            pushed_yet |= sokoban.transition(env.walls, env.boxes, env.agent, actions, env.width)[2]
             obs, _, terminated, truncated, _ = env.step(actions)
             steps += 1
             starts = terminated | truncated
@@ -133,7 +148,8 @@ def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False,
             level[ended] = next_level + np.arange(len(ended))  # the env gives its done envs levels in this order
             next_level += len(ended)
             steps[ended] = 0
-    return {"solved": solved, "length": length}
+            pushed_yet[ended] = False
+    return {"solved": solved, "length": length, "visited_before_push": visited}
 
 
 def solve_rate(agent, levels: sokoban.Levels, **kwargs) -> float:

@@ -1,0 +1,454 @@
+"""The Sokoban tasks: read the DRC's plan out of its hidden and cell states, steer its route, locate its planning
+units (issue 6). Registered once `sokoban-drc` ships (its sha256 pinned below).
+
+Test levels are fresh 6×6 two-box levels of the held-out "test" tenth (never trained on), generated from the
+salted test seed; methods get "train" levels only. Heavy imports (torch) happen inside methods.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
+from mirl.scoring import ScoreReport
+from mirl.seeding import derive_seed, test_seed
+from mirl.task import Task, TaskView, TrainData
+
+from . import env as sokoban
+from .agent import DRC_CHANNELS, DRC_DEPTH, DRC_TICKS, INTERIOR, SIZE
+
+FOLDER = Path(__file__).parent
+SQUARES = INTERIOR * INTERIOR
+CLASSES = 5  # up, down, left, right, never
+TARGETS = ("box", "agent")  # plan-readout's two label maps, in the output layout's order
+STATE_HOOKS = {f"core.layer{d}.tick{n}.hook_{k}": [DRC_CHANNELS, INTERIOR, INTERIOR]
+               for d in range(DRC_DEPTH) for n in range(DRC_TICKS) for k in ("h", "c")}
+H_HOOKS = {name: shape for name, shape in STATE_HOOKS.items() if name.endswith("hook_h")}
+EDIT_HOOKS = {"encoder.hook_out": [DRC_CHANNELS, INTERIOR, INTERIOR], **STATE_HOOKS}
+REFERENCES = [
+    "Guez et al. 2019, An investigation of model-free planning (arXiv 1901.03559)",
+    "Taufeeque et al. 2024, Planning in a recurrent neural network that plays Sokoban (arXiv 2407.15421)",
+    "Bush et al. 2025, Interpreting Emergent Planning in Model-Free Reinforcement Learning (arXiv 2504.01871)",
+]
+
+
+def agent_ref(sha256: str) -> AgentRef:
+    return AgentRef(id="sokoban-drc", checkpoint="sokoban-drc.pt", sha256=sha256, card="sokoban-drc.card.json")
+
+
+def levels_for(seed: int, n: int, split: str, boxes: int = 2) -> sokoban.Levels:
+    return sokoban.generate(n, seed % 2**63, INTERIOR, boxes, split=split)
+
+
+class SokobanTask(Task):
+    folder = FOLDER
+
+    def build_agent(self):
+        from .agent import build_drc
+
+        return build_drc()
+
+    def make_train_env(self, view: TaskView, num_envs: int):
+        from mirl.envs import BudgetedEnv
+
+        levels = levels_for(derive_seed(view._train_seed, "env-levels"), 2000, "train")
+        return BudgetedEnv(sokoban.SokobanVecEnv(num_envs, levels, seed=derive_seed(view._train_seed, "env")),
+                           view.meter)
+
+    def episodes(self, agent, levels: sokoban.Levels, seed: int, hooks=()):
+        """One sampled-action episode per level (start order), with plan labels and activations at ``hooks``."""
+        from mirl.rollouts import collect
+
+        env = sokoban.SokobanVecEnv(min(64, len(levels)), levels, order="sequential")
+        return collect(agent, env, episodes=len(levels), hooks=list(hooks), seed=seed % 2**31,
+                       future_labels=lambda r: sokoban.plan_labels(r, SIZE))
+
+    def states(self, agent, levels: sokoban.Levels, seed: int, hooks, n: int) -> TrainData:
+        """Up to ``n`` states (shuffled, seeded) of one episode per level, with plan labels; -1 on walls."""
+        rollouts = self.episodes(agent, levels, seed, hooks)
+        mask = rollouts.step_mask()
+        rows = np.random.default_rng(derive_seed(seed, "states")).permutation(int(mask.sum()))[:n]
+        pick = lambda a: np.asarray(a)[mask][rows]  # noqa: E731
+        inner = sokoban.interior_squares(SIZE, SIZE)
+        walls = pick(rollouts.labels["walls"])[:, inner]
+        box = np.where(walls, -1, pick(rollouts.labels["box_future_direction"]).astype(np.int64))
+        agent_dir = np.where(walls, -1, pick(rollouts.labels["agent_future_direction"]).astype(np.int64))
+        labels = {"plan_directions": np.concatenate([box, agent_dir], axis=1), "box_future_direction": box,
+                  "agent_future_direction": agent_dir, "action": pick(rollouts.actions)}
+        return TrainData(obs=pick(rollouts.obs), labels=labels,
+                         activations={h: pick(a).astype(np.float32) for h, a in rollouts.activations.items()})
+
+
+# ----------------------------------------------------------------------------------------------------
+# 1. plan-readout
+
+
+def macro_f1_counts(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per instance, per class: [N, 3, K] counts of true positives, false positives and false negatives over
+    the instance's squares (labels < 0 are left out). Summing rows and applying ``macro_f1`` gives the F1."""
+    valid = labels >= 0
+    k = np.arange(CLASSES)[None, None, :]
+    p = (predicted[..., None] == k) & valid[..., None]
+    t = (labels[..., None] == k) & valid[..., None]
+    return np.stack([(p & t).sum(1), (p & ~t).sum(1), (~p & t).sum(1)], axis=1)
+
+
+def macro_f1(counts: np.ndarray) -> np.ndarray:
+    """Macro-F1 = mean over classes of 2TP / (2TP + FP + FN), over the classes that occur (labelled or
+    predicted); ``counts`` [..., 3, K]."""
+    tp, fp, fn = counts[..., 0, :], counts[..., 1, :], counts[..., 2, :]
+    denominator = 2 * tp + fp + fn
+    present = denominator > 0
+    f1 = np.where(present, 2 * tp / np.maximum(denominator, 1), 0.0)
+    return f1.sum(-1) / np.maximum(present.sum(-1), 1)
+
+
+class PlanReadout(SokobanTask):
+    """Decode, per square, where the agent and the next box will leave it (Bush et al.'s C_A and C_B)."""
+
+    def __init__(self, sha256: str):
+        self.spec = TaskSpec(
+            id="sokoban/plan-readout-v1",
+            title="Read the Sokoban agent's plan out of its recurrent state",
+            question="Does the DRC's hidden state say, for every square, in which direction the agent and the next "
+            "box will leave it later in the episode?",
+            description="States from sampled-action episodes of the agent on fresh 6×6 two-box test levels. Labels "
+            "per interior square (Bush et al.'s concepts): the direction (up, down, left, right, never) in which the "
+            "agent next leaves the square, and in which the next box to leave it is pushed, at this step or later "
+            "in the episode. Output layout: 360 logits = target (box, agent) × square (36, row-major) × class (5); "
+            "the prediction per (target, square) is the argmax of its 5. Wall squares are left out. Decoders read "
+            "the ConvLSTM hidden and cell states (every layer and tick). Primary: the mean of the box and agent "
+            "macro-F1, normalised between a 3×3 convolutional probe on the observation alone (0, fitted by the "
+            "scorer on the train split) and 1.",
+            answer_kind="readout", agent=agent_ref(sha256), hook_points=STATE_HOOKS,
+            target="plan_directions", output_dim=len(TARGETS) * SQUARES * CLASSES, primary_metric="macro_f1",
+            metrics=[
+                MetricSpec(name="macro_f1", higher_is_better=True, description="mean of box and agent macro-F1"),
+                MetricSpec(name="box_macro_f1", higher_is_better=True, description="C_B: box push directions"),
+                MetricSpec(name="agent_macro_f1", higher_is_better=True, description="C_A: agent move directions"),
+                MetricSpec(name="observation_probe_macro_f1", higher_is_better=True,
+                           description="the floor: a 3×3 conv probe on the observation"),
+            ],
+            normalization=Normalization(floor=None, ceiling=1.0,
+                                        floor_source="3×3 conv probe on the observation, fitted by the scorer",
+                                        ceiling_source="perfect decoding"),
+            budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=600.0),
+            train_size=5000, test_size=4000, references=REFERENCES,
+        )
+
+    def train_levels(self, seed: int) -> sokoban.Levels:
+        return levels_for(derive_seed(seed, "readout-levels"), self.spec.train_size // 6, "train")
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        """States of the agent's own episodes on train levels; labels ``plan_directions`` [N, 72] (box squares
+        then agent squares, classes 0-4, -1 on walls), and the two maps separately."""
+        return self.states(view.agent, self.train_levels(view._train_seed), derive_seed(view._train_seed, "ep"),
+                           hooks, n)
+
+    def observation_floor(self, agent, train: TrainData, test: TrainData, seed: int) -> float:
+        """Macro-F1 of a 3×3 conv probe on the observation (one probe per target), fitted on ``train``."""
+        from mirl.probes import conv_probe_logits, fit_conv_probe
+
+        counts = []
+        for t in range(len(TARGETS)):
+            span = slice(t * SQUARES, (t + 1) * SQUARES)
+            w, b = fit_conv_probe([train.obs], train.labels["plan_directions"][:, span], CLASSES, kernel=3, seed=seed)
+            predicted = conv_probe_logits([test.obs], w, b, kernel=3).argmax(-1)
+            counts.append(macro_f1_counts(predicted, test.labels["plan_directions"][:, span]).sum(0))
+        return float(np.mean([macro_f1(c) for c in counts]))
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        agent = self.load_agent()
+        s = test_seed(seed)
+        test = self.states(agent, levels_for(s, self.spec.test_size // 6, "test"), s, list(answer.weights),
+                           self.spec.test_size)
+        train = self.states(agent, self.train_levels(derive_seed(seed, "floor")), derive_seed(seed, "floor-ep"), [],
+                            self.spec.train_size)
+        logits = np.tile(answer.bias, (len(test), 1))
+        for hook, w in answer.weights.items():
+            logits += test.activations[hook].reshape(len(test), -1).astype(np.float64) @ w
+        predicted = logits.reshape(len(test), len(TARGETS) * SQUARES, CLASSES).argmax(-1)
+        return self.score_predictions(predicted, test.labels["plan_directions"],
+                                      self.observation_floor(agent, train, test, seed), seed)
+
+    def score_predictions(self, predicted: np.ndarray, labels: np.ndarray, floor: float, seed: int) -> ScoreReport:
+        """``predicted`` and ``labels`` [N, 72] (box squares, then agent squares)."""
+        per_target = [macro_f1_counts(predicted[:, t * SQUARES:(t + 1) * SQUARES],
+                                      labels[:, t * SQUARES:(t + 1) * SQUARES]) for t in range(len(TARGETS))]
+        counts = np.stack(per_target, axis=1)  # [N, targets, 3, K]
+        f1 = macro_f1(counts.sum(0))  # [targets]
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        weights = rng.multinomial(len(counts), np.full(len(counts), 1 / len(counts)), size=1000)  # resampled states
+        boot = macro_f1(np.einsum("bn,ntck->btck", weights, counts)).mean(-1)
+        return ScoreReport(
+            metrics={"macro_f1": float(f1.mean()), "box_macro_f1": float(f1[0]), "agent_macro_f1": float(f1[1]),
+                     "observation_probe_macro_f1": floor},
+            score=float(f1.mean()), ci=(float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))),
+            n=len(counts), floor=floor, ceiling=1.0,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2. plan-steer
+
+
+# The short route's square: levels are chosen (and rotated or mirrored) so that every shortest walk from the
+# start to the first push of an optimal solution passes this interior square, and avoiding it costs ≥ DETOUR
+# more steps. (0, 2) — the top edge, third square — is in the orbit of the squares that qualify most often.
+SHORTCUT = (0, 2)
+DETOUR = 4
+
+
+def _walk_distances(blocked: np.ndarray, source: int, width: int) -> np.ndarray:
+    distance = np.full(blocked.shape, 10**6, dtype=np.int64)
+    distance[source] = 0
+    queue = deque([source])
+    while queue:
+        s = queue.popleft()
+        for o in sokoban.offsets(width):
+            t = s + o
+            if not blocked[t] and distance[t] > distance[s] + 1:
+                distance[t] = distance[s] + 1
+                queue.append(t)
+    return distance
+
+
+def dihedral(levels: sokoban.Levels, i: int, k: int) -> sokoban.Levels:
+    """Level ``i`` under the ``k``-th of the square's 8 symmetries (k // 2 quarter turns, then a transpose if k
+    is odd); Sokoban's rules are the same under all of them."""
+    h = w = levels.height
+
+    def move(a: np.ndarray) -> np.ndarray:
+        a = np.rot90(a.reshape(h, w), k // 2)
+        return (a.T if k % 2 else a).ravel().copy()
+
+    agent = np.zeros(h * w, dtype=bool)
+    agent[levels.agent[i]] = True
+    return sokoban.Levels(h, w, move(levels.walls[i])[None], move(levels.targets[i])[None],
+                          move(levels.boxes[i])[None], np.array([int(np.flatnonzero(move(agent))[0])]))
+
+
+@functools.lru_cache(maxsize=8)  # a scorer plays the same levels unedited, edited and under four controls
+def shortcut_levels(seed: int, n: int, split: str = "test") -> sokoban.Levels:
+    """``n`` test levels with two routes to the first push: the short one through ``SHORTCUT``, a long one at
+    least ``DETOUR`` steps longer. Candidates are generated, solved, and turned so that their cut square lands on
+    ``SHORTCUT``; about 1 in 30 qualifies."""
+    w = SIZE
+    target = (SHORTCUT[0] + 1) * w + SHORTCUT[1] + 1
+    chosen: list[sokoban.Levels] = []
+    batch = 0
+    while len(chosen) < n:
+        candidates = levels_for(derive_seed(seed, "shortcut", str(batch)), 2000, split)
+        batch += 1
+        for i in range(len(candidates)):
+            solution = sokoban.solve(candidates, i)
+            boxes = set(np.flatnonzero(candidates.boxes[i]).tolist())
+            square, path = int(candidates.agent[i]), [int(candidates.agent[i])]
+            for action in solution:
+                nxt = square + int(sokoban.offsets(w)[action])
+                if nxt in boxes:
+                    break
+                square = nxt
+                path.append(square)
+            blocked = candidates.walls[i] | candidates.boxes[i]
+            shortest = _walk_distances(blocked, path[0], w)[square]
+            for cut in path[1:-1]:
+                without = blocked.copy()
+                without[cut] = True
+                detour = _walk_distances(without, path[0], w)[square]
+                if not DETOUR + shortest <= detour < 10**6:
+                    continue
+                for k in range(8):
+                    turned = dihedral(candidates, i, k)
+                    marker = np.zeros(w * w, dtype=bool)
+                    marker[cut] = True
+                    probe = dihedral(sokoban.Levels(w, w, marker[None], marker[None], marker[None],
+                                                    np.array([cut])), 0, k)
+                    if probe.agent[0] == target:
+                        chosen.append(turned)
+                        break
+                break
+            if len(chosen) == n:
+                break
+    return sokoban.Levels.concat(chosen)
+
+
+class PlanSteer(SokobanTask):
+    """Make the agent take the long route to its first push (Bush et al.'s agent-shortcut levels)."""
+
+    def __init__(self, sha256: str):
+        self.spec = TaskSpec(
+            id="sokoban/plan-steer-v1",
+            title="Steer the Sokoban agent onto the long route",
+            question=f"Which activation edit makes the agent avoid the shortcut square {SHORTCUT} and take the long "
+            "way to its first push, and still solve the level?",
+            description=f"Fresh 6×6 two-box test levels in which every shortest walk from the start to the first "
+            f"push of an optimal solution passes the interior square {SHORTCUT} (row, col from the top-left of the "
+            f"interior) and avoiding it costs at least {DETOUR} more steps. An episode succeeds if the agent makes "
+            f"its first push without having stood on {SHORTCUT} and then solves the level within the step limit "
+            "(sampled actions). Primary: the success rate, normalised between size-matched random edits (0: four "
+            "random directions, each with the norm of the change the edit made at its hook) and 1.",
+            answer_kind="intervention", agent=agent_ref(sha256), hook_points=EDIT_HOOKS,
+            target=f"avoid {SHORTCUT} before the first push, then solve", primary_metric="long_route_rate",
+            metrics=[
+                MetricSpec(name="long_route_rate", higher_is_better=True, description="edited: long route and solved"),
+                MetricSpec(name="long_route_rate_random_edit", higher_is_better=True, description="the floor"),
+                MetricSpec(name="long_route_rate_unedited", higher_is_better=True, description="no edit"),
+                MetricSpec(name="solve_rate", higher_is_better=True, description="edited: solved, any route"),
+                MetricSpec(name="solve_rate_unedited", higher_is_better=True, description="no edit"),
+            ],
+            normalization=Normalization(floor=None, ceiling=1.0,
+                                        floor_source="size-matched random edits, same levels (measured per answer)",
+                                        ceiling_source="every level solved by the long route"),
+            budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=600.0),
+            train_size=2000, test_size=300, references=REFERENCES,
+        )
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        """States of the agent's episodes on train-split shortcut levels (the shortcut square at the same place),
+        with the plan labels of plan-readout."""
+        levels = shortcut_levels(derive_seed(view._train_seed, "steer-levels-train"), max(20, n // 12), "train")
+        return self.states(view.agent, levels, derive_seed(view._train_seed, "steer-ep"), hooks, n)
+
+    def outcomes(self, agent, levels: sokoban.Levels, seed: int, edits=()) -> tuple[dict[str, np.ndarray], list[float]]:
+        from mirl.interventions import EditHooks
+
+        from .agent import play
+
+        hooks = EditHooks(list(edits), seed=seed % 2**31)
+        result = play(agent, levels, seed=seed % 2**31, edit_hooks=hooks)
+        shortcut = (SHORTCUT[0] + 1) * SIZE + SHORTCUT[1] + 1
+        long_route = result["solved"] & ~result["visited_before_push"][:, shortcut]
+        return {"long_route": long_route, "solved": result["solved"]}, hooks.edit_sizes()
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        from mirl.interventions import random_edit_controls
+
+        agent = self.load_agent()
+        s = test_seed(seed)
+        levels = shortcut_levels(s, self.spec.test_size)
+        unedited, _ = self.outcomes(agent, levels, s)
+        edited, sizes = self.outcomes(agent, levels, s, answer.edits)
+        controls = [self.outcomes(agent, levels, s, e)[0]["long_route"]
+                    for e in random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)]
+        return self.score_outcomes(unedited, edited, controls or [unedited["long_route"]], seed)
+
+    def score_outcomes(self, unedited: dict, edited: dict, controls: list, seed: int) -> ScoreReport:
+        from mirl.scoring import mean_ci
+
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        success = edited["long_route"].astype(np.float64)
+        floor = float(np.mean(controls))
+        return ScoreReport(
+            metrics={"long_route_rate": float(success.mean()), "long_route_rate_random_edit": floor,
+                     "long_route_rate_unedited": float(unedited["long_route"].mean()),
+                     "solve_rate": float(edited["solved"].mean()), "solve_rate_unedited": float(unedited["solved"].mean())},
+            score=float(success.mean()), ci=mean_ci(success, rng), n=len(success), floor=floor, ceiling=1.0,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# 3. plan-locate
+
+ABLATE_PERCENTS = (1, 2, 5, 10, 20)
+RANDOM_ORDERING_AUC: float | None = None  # calibrated on the shipped agent (mean over random orderings)
+
+
+class PlanLocate(SokobanTask):
+    """Rank the DRC's units (layer × tick × channel) by their role in solving levels."""
+
+    def __init__(self, sha256: str, random_ordering_auc: float | None = RANDOM_ORDERING_AUC):
+        units = len(H_HOOKS) * DRC_CHANNELS
+        self.random_ordering_auc = random_ordering_auc
+        self.spec = TaskSpec(
+            id="sokoban/plan-locate-v1",
+            title="Locate the Sokoban agent's planning units",
+            question="Which channels of the DRC, at which layer and tick, does the agent's solving depend on?",
+            description=f"Score every channel of every ConvLSTM layer's hidden state at every tick ({units} units: "
+            f"{DRC_DEPTH} layers × {DRC_TICKS} ticks × {DRC_CHANNELS} channels). The scorer mean-ablates the top 1, 2, "
+            "5, 10 and 20% of units (their means over train-level states, at every step) and plays 500 fresh 6×6 "
+            "two-box test levels for each: loss(k) = the unedited solve rate − the ablated one. Primary: the mean "
+            "loss over the five k (the area under the curve), normalised so that random unit orderings score 0 and "
+            "losing every level at every k scores 1.",
+            answer_kind="unit_scores", unit_level="channel", agent=agent_ref(sha256), hook_points=H_HOOKS,
+            target="the agent's solving", primary_metric="loss_auc",
+            metrics=[
+                MetricSpec(name="loss_auc", higher_is_better=True, description="mean solve-rate loss over k"),
+                *[MetricSpec(name=f"loss_{k}pct", higher_is_better=True, description=f"top {k}% ablated")
+                  for k in ABLATE_PERCENTS],
+                MetricSpec(name="solve_rate_unedited", higher_is_better=True, description="no ablation"),
+            ],
+            normalization=Normalization(floor=random_ordering_auc, ceiling=None,
+                                        floor_source="mean AUC of random unit orderings (calibrated)",
+                                        ceiling_source="the unedited solve rate (every level lost at every k)"),
+            budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=600.0),
+            train_size=4000, test_size=500, references=REFERENCES,
+        )
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        """States of the agent's episodes on train levels, with the plan labels of plan-readout."""
+        levels = levels_for(derive_seed(view._train_seed, "locate-levels"), max(20, n // 6), "train")
+        return self.states(view.agent, levels, derive_seed(view._train_seed, "locate-ep"), hooks, n)
+
+    def unit_means(self, agent) -> dict[str, np.ndarray]:
+        states = self.states(agent, levels_for(derive_seed(0, "ablation-means"), 400, "train"),
+                                derive_seed(0, "ablation-ep"), list(H_HOOKS), 2000)
+        return {h: a.mean(0) for h, a in states.activations.items()}
+
+    def ordering(self, scores: dict[str, np.ndarray], seed: int) -> list[tuple[str, int]]:
+        units = [(h, c) for h in H_HOOKS for c in range(DRC_CHANNELS)]
+        values = np.concatenate([np.asarray(scores[h], dtype=np.float64).reshape(-1) for h in H_HOOKS])
+        shuffle = np.random.default_rng(derive_seed(seed, "ties")).permutation(len(units))
+        order = shuffle[np.argsort(-values[shuffle], kind="stable")]
+        return [units[i] for i in order]
+
+    def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None) -> dict[str, Any]:
+        from mirl.interventions import EditHooks
+        from mirl.schemas import Edit
+
+        from .agent import play
+
+        means = self.unit_means(agent) if means is None else means
+        levels = levels_for(seed, self.spec.test_size, "test")
+        base = float(play(agent, levels, seed=seed % 2**31)["solved"].mean())
+        rates = {}
+        for k in ABLATE_PERCENTS:
+            top = order[: math.ceil(k / 100 * len(order))]
+            edits = [Edit(hook=h, op="mean_ablate", channels=sorted(c for hh, c in top if hh == h), vector=means[h])
+                     for h in H_HOOKS if any(hh == h for hh, _ in top)]
+            rates[k] = float(play(agent, levels, seed=seed % 2**31, edit_hooks=EditHooks(edits))["solved"].mean())
+        return {"base": base, "rates": rates}
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        agent = self.load_agent()
+        return self.score_curve(self.curve(agent, self.ordering(answer.scores, seed), test_seed(seed)))
+
+    def score_curve(self, curve: dict[str, Any]) -> ScoreReport:
+        base, rates = curve["base"], curve["rates"]
+        losses = {k: base - rates[k] for k in ABLATE_PERCENTS}
+        auc = float(np.mean(list(losses.values())))
+        n = self.spec.test_size
+        se = math.sqrt(sum(rates[k] * (1 - rates[k]) / n for k in ABLATE_PERCENTS) / len(losses) ** 2
+                       + base * (1 - base) / n)
+        return ScoreReport(
+            metrics={"loss_auc": auc, "solve_rate_unedited": base, **{f"loss_{k}pct": v for k, v in losses.items()}},
+            score=auc, ci=(auc - 1.96 * se, auc + 1.96 * se), n=n,
+            floor=self.random_ordering_auc if self.random_ordering_auc is not None else 0.0, ceiling=base,
+        )
+
+
+# sokoban-drc as shipped (tasks/sokoban/sokoban-drc.card.json); None until it ships, and the tasks wait for it.
+AGENT_SHA256: str | None = None
+
+
+def tasks(sha256: str) -> list[Task]:
+    return [PlanReadout(sha256), PlanSteer(sha256), PlanLocate(sha256)]
+
+
+TASKS = tasks(AGENT_SHA256) if AGENT_SHA256 else []
