@@ -27,6 +27,7 @@ class ConvProbe(Method):
         name="conv-probe",
         version="1",
         answer_kinds=["readout"],
+        families=["sokoban"],
         description="Spatial logistic probe shared across squares (1×1 or 3×3 over the channels of every offered "
         "spatial hook point), for per-square targets such as Sokoban plans (Bush et al. 2025)",
         references=["Bush et al. 2025, Interpreting Emergent Planning in Model-Free Reinforcement Learning "

@@ -166,6 +166,10 @@ def evaluate(agent, feed_forward: bool = False) -> dict:
     }
     for k in (2, 4, 8):
         metrics[f"test_solved_2box_thinking{k}"] = solve_rate(agent, test2, thinking=k)
+    if not feed_forward:
+        from .tasks import plan_probe_f1
+
+        metrics.update(plan_probe_f1(agent))
     return {
         "metrics": metrics,
         "evaluation": f"{len(test2):,} held-out 2-box and {len(test1):,} 1-box 6×6 levels (the test tenth, never "

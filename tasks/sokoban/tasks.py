@@ -452,3 +452,26 @@ def tasks(sha256: str) -> list[Task]:
 
 
 TASKS = tasks(AGENT_SHA256) if AGENT_SHA256 else []
+
+
+def plan_probe_f1(agent, seed: int = 0, train_states: int = 3000, test_states: int = 2000) -> dict[str, float]:
+    """The card's plan probes: macro-F1 of a 1×1 conv probe on every hidden and cell state (fitted on train
+    levels, scored on test levels), against a 3×3 conv probe on the observation (Bush et al.'s comparison)."""
+    from mirl.probes import conv_probe_logits, fit_conv_probe
+
+    task = PlanReadout("0" * 64)
+    train = task.states(agent, levels_for(derive_seed(seed, "card-train"), train_states // 6, "train"),
+                        derive_seed(seed, "card-train-ep"), list(STATE_HOOKS), train_states)
+    test = task.states(agent, levels_for(derive_seed(seed, "card-test"), test_states // 6, "test"),
+                       derive_seed(seed, "card-test-ep"), list(STATE_HOOKS), test_states)
+    out = {}
+    for t, target in enumerate(TARGETS):
+        span = slice(t * SQUARES, (t + 1) * SQUARES)
+        for source, kernel, maps in (("hidden", 1, lambda d: [d.activations[h] for h in STATE_HOOKS]),
+                                     ("observation", 3, lambda d: [d.obs])):
+            w, b = fit_conv_probe(maps(train), train.labels["plan_directions"][:, span], CLASSES, kernel=kernel,
+                                  seed=seed)
+            predicted = conv_probe_logits(maps(test), w, b, kernel=kernel).argmax(-1)
+            counts = macro_f1_counts(predicted, test.labels["plan_directions"][:, span]).sum(0)
+            out[f"plan_probe_{target}_f1_{source}"] = float(macro_f1(counts))
+    return out

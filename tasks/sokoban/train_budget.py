@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="JSON object of PPO settings to override")
     parser.add_argument("--measure-seconds", type=float, default=25.0)
     parser.add_argument("--unpack", type=Path, help="unpack packed files from this folder into --run-dir and stop")
+    parser.add_argument("--keep-steps", action="store_true",
+                        help="keep the config's total_steps: train for --seconds, then stop (resumable anywhere)")
     args = parser.parse_args(argv)
     spec = SPECS[args.agent]()
     if args.unpack:
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     config = dataclasses.replace(spec.config, **json.loads(args.config or "{}"))
     run_dir = args.run_dir or args.out / f"{args.agent}-run"
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
     log_file = open(args.out / f"{args.agent}.log", "a") if args.out else None
 
     def log(line: str) -> None:
@@ -56,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         if log_file:
             print(line, file=log_file, flush=True)
 
+    if args.keep_steps:
+        train(config, lambda: spec.make_agent(config.seed), spec.make_env, run_dir, log=log, device=args.device,
+              stop_after_seconds=args.seconds, resume=(run_dir / STATE_FILE).exists())
+        if args.out:
+            pack(run_dir, args.out, args.agent)
+        return 0
     started = time.monotonic()
     probe_dir = run_dir.with_name(run_dir.name + "-measure")
     shutil.rmtree(probe_dir, ignore_errors=True)
