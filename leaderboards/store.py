@@ -175,6 +175,27 @@ class ResultStore:
             raise self._corrupt(exc) from None
         return [Result.model_validate_json(row[0]) for row in rows]
 
+    def get(self, result_id: str) -> Result:
+        """The stored result with this id, or a unique prefix of it (at least 6 characters)."""
+        if len(result_id) < 6 or not all(c in "0123456789abcdef" for c in result_id):
+            raise StoreError(f"result id {result_id!r} must be hexadecimal, at least 6 characters (see "
+                             "`mirl leaderboard --format json` for ids)")
+        try:
+            conn = self._connect()
+            try:
+                rows = conn.execute("SELECT json FROM results WHERE result_id LIKE ? LIMIT 2",
+                                    (result_id + "%",)).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
+        if not rows:
+            raise StoreError(f"no stored result {result_id!r} in {self.db_path}; `mirl leaderboard --format json` "
+                             "lists the ids")
+        if len(rows) > 1:
+            raise StoreError(f"result id prefix {result_id!r} matches several results; give more characters")
+        return Result.model_validate_json(rows[0][0])
+
     def rebuild_from_json(self) -> int:
         """Re-insert every JSON result file missing from the database; returns how many were added."""
         known = {r.result_id for r in self.results()}

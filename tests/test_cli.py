@@ -140,6 +140,37 @@ def test_bench_with_unknown_tasks_or_methods(home, run_cli):
     assert "did you mean 'oracle'" in one_line_error(proc)
 
 
+def test_bench_resumes_where_it_stopped_and_force_reruns(home, run_cli):
+    args = ("bench", "--tasks", "smoke/goal-readout-v1", "--methods", "random", "oracle", "--no-wandb",
+            "--format", "json")
+    first = run_cli(*args, home=home)
+    assert first.returncode == 0, first.stderr
+    progress = [line for line in first.stderr.splitlines() if line.startswith("[")]
+    assert len(progress) == 2 and "eta" in progress[-1] and "2/2" in progress[-1]
+    again = run_cli(*args, home=home)
+    assert "2 of 2 pairs already stored for seed 0" in again.stderr
+    assert not [line for line in again.stderr.splitlines() if line.startswith("[")]
+    forced = run_cli(*args, "--force", home=home)
+    assert sum(line.startswith("[") for line in forced.stderr.splitlines()) == 2
+
+    from mirl.leaderboards.store import ResultStore
+
+    assert len(ResultStore(home).results()) == 4
+
+
+def test_verify_reruns_a_stored_result_and_reports_reproduction(home, run_cli):
+    proc = run_cli("run", "smoke/goal-readout-v1", "--method", "random", "--seed", "2", "--json", "--no-wandb",
+                   home=home)
+    stored = json.loads(proc.stdout)[0]
+    check = run_cli("verify", stored["result_id"][:10], home=home)
+    assert check.returncode == 0, check.stderr
+    report = json.loads(check.stdout)
+    assert report["reproduced"] and report["rerun_score"] == pytest.approx(stored["score"])
+    assert "reproduced" in check.stderr
+    assert "no stored result 'abcdef12'" in one_line_error(run_cli("verify", "abcdef12", home=home))
+    assert "must be hexadecimal" in one_line_error(run_cli("verify", "xyz", home=home))
+
+
 # --- help and schemas -------------------------------------------------------------------------------------
 
 
@@ -147,7 +178,7 @@ def test_help(home, run_cli):
     proc = run_cli("--help", home=home)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: mirl")
-    for verb in ("tasks", "methods", "plugins", "run", "bench", "leaderboard", "schema"):
+    for verb in ("tasks", "methods", "plugins", "run", "bench", "verify", "leaderboard", "schema"):
         assert verb in proc.stdout
     bare = run_cli(home=home)
     assert bare.returncode == 0 and bare.stdout == proc.stdout

@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
     p.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
     p.add_argument("--format", choices=["table", "md", "json"], default="table", help="leaderboard format")
+    p.add_argument("--force", action="store_true",
+                   help="rerun pairs already stored for this seed (default: skip them, so a stopped bench resumes)")
+
+    p = sub.add_parser("verify", help="re-run a stored result and check that its score reproduces within its CI")
+    p.add_argument("result_id", metavar="RESULT_ID", help="a stored result's id (or a unique prefix, ≥ 6 chars)")
+    p.add_argument("--store", action="store_true", help="also store the re-run as a result")
 
     p = sub.add_parser("leaderboard", help="print the local leaderboard")
     p.add_argument("--task", metavar="T", help="only this task id")
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             from mirl.cli import listing
 
             return getattr(listing, args.command)(args)
-        if args.command in ("run", "bench"):
+        if args.command in ("run", "bench", "verify"):
             from mirl.cli import run
 
             return getattr(run, args.command)(args)

@@ -24,10 +24,13 @@ def _open_sinks(no_wandb: bool):
 
 
 def _execute(pairs, seed: int, store, sink) -> list:
+    import time
+
     from mirl.runner import evaluate, record
 
     tasks, methods = get_tasks(), get_methods()
     results = []
+    started = time.monotonic()
     for i, (task, method) in enumerate(pairs, start=1):
         result = evaluate(
             task, method, seed=seed,
@@ -38,10 +41,52 @@ def _execute(pairs, seed: int, store, sink) -> list:
             outcome = f"{result.primary_metric} {result.score:.3f} [{result.ci[0]:.3f}, {result.ci[1]:.3f}]"
         else:
             outcome = f"FAILED: {result.error}"
-        print(f"[{i}/{len(pairs)}] {task.spec.id} × {method.info.name}: {outcome} "
-              f"({result.compute.wall_seconds:.1f} s)", file=sys.stderr)
+        elapsed = time.monotonic() - started
+        eta = elapsed / i * (len(pairs) - i)
+        bar = "#" * round(20 * i / len(pairs))
+        print(f"[{bar:<20}] {i}/{len(pairs)} {task.spec.id} × {method.info.name}: {outcome} "
+              f"({result.compute.wall_seconds + result.compute.scoring_seconds:.1f} s; eta {eta / 60:.0f} min)",
+              file=sys.stderr)
         results.append(result)
     return results
+
+
+def _pair_key(task_id: str, agent_sha256: str, method: str, method_version: str, seed: int) -> tuple:
+    return task_id, agent_sha256, method, method_version, seed
+
+
+def verify(args) -> int:
+    """Re-run a stored result's (task, method, seed) and say whether its primary score reproduces within the
+    stored CI. Exit 0 if it does, 1 if not."""
+    from mirl.leaderboards.store import ResultStore
+    from mirl.runner import evaluate
+
+    store = ResultStore(mirl_home())
+    stored = store.get(args.result_id)
+    if stored.status != "ok":
+        raise MirlError(f"result {stored.result_id[:12]} failed ({stored.error}); only scored results can be verified")
+    task, method = get_tasks().get(stored.task_id), get_methods().get(stored.method)
+    if task.spec.agent.sha256 != stored.agent_sha256:
+        raise MirlError(f"{stored.task_id} now pins agent {task.spec.agent.sha256[:12]}…, the result used "
+                        f"{stored.agent_sha256[:12]}…; it cannot be re-run as it was")
+    if method.info.version != stored.method_version:
+        raise MirlError(f"{stored.method} is installed at version {method.info.version}, the result used "
+                        f"{stored.method_version}; install that version to verify it")
+    again = evaluate(task, method, seed=stored.seed)
+    if again.status != "ok":
+        raise MirlError(f"the re-run failed: {again.error}")
+    low, high = stored.ci
+    reproduced = low <= again.score <= high
+    report = {"result_id": stored.result_id, "task": stored.task_id, "method": stored.method, "seed": stored.seed,
+              "stored_score": stored.score, "stored_ci": [low, high], "rerun_score": again.score,
+              "rerun_ci": list(again.ci), "reproduced": reproduced}
+    if args.store:
+        store.add(again)
+        report["rerun_result_id"] = again.result_id
+    print(json.dumps(report, indent=2))
+    print(f"{'reproduced' if reproduced else 'NOT reproduced'}: {again.score:.4f} vs stored {stored.score:.4f} "
+          f"[{low:.4f}, {high:.4f}]", file=sys.stderr)
+    return 0 if reproduced else 1
 
 
 def _compatible(task, method) -> bool:
@@ -83,6 +128,16 @@ def bench(args) -> int:
     if not pairs:
         raise MirlError("no installed method can answer the selected tasks")
     store, sink = _open_sinks(args.no_wandb)
+    if not args.force:
+        # Resume: a pair with a stored ok result for this task version, agent, method version and seed is done.
+        done = {_pair_key(r.task_id, r.agent_sha256, r.method, r.method_version, r.seed)
+                for r in store.results(status="ok")}
+        todo = [(t, m) for t, m in pairs if _pair_key(t.spec.id, t.spec.agent.sha256, m.info.name,
+                                                       m.info.version, args.seed) not in done]
+        if len(todo) < len(pairs):
+            print(f"mirl: {len(pairs) - len(todo)} of {len(pairs)} pairs already stored for seed {args.seed}; "
+                  "skipping them (--force reruns them)", file=sys.stderr)
+        pairs = todo
     _execute(pairs, args.seed, store, sink)
     from mirl.cli.leaderboard import print_boards
 

@@ -21,7 +21,7 @@ from mirl.seeding import derive_seed, test_seed
 from mirl.task import Task, TaskView, TrainData
 
 from . import env as sokoban
-from .agent import DRC_CHANNELS, DRC_DEPTH, DRC_TICKS, INTERIOR, SIZE
+from .sizes import DRC_CHANNELS, DRC_DEPTH, DRC_TICKS, INTERIOR, SIZE
 
 FOLDER = Path(__file__).parent
 SQUARES = INTERIOR * INTERIOR
