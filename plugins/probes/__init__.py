@@ -7,6 +7,8 @@ from mirl import hookimpl
 def register_methods(register):
     from .conv import ConvProbe
     from .linear import LinearProbe
+    from .sparse import SparseProbe
 
     register(LinearProbe)
     register(ConvProbe)
+    register(SparseProbe)

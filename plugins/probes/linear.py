@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from mirl.errors import MirlError
 from mirl.method import Method
 from mirl.probes import fit_logistic
-from mirl.schemas import MethodInfo, Prediction, Readout
+from mirl.schemas import MethodInfo
 from mirl.scoring import balanced_accuracy
 
+from .common import HOLDOUT, decoder_answer, labelled_split
+
 L2_GRID = (1e-3, 1e-2, 1e-1)
-HOLDOUT = 0.2
 
 
 class LinearProbe(Method):
@@ -34,29 +34,15 @@ class LinearProbe(Method):
     )
 
     def solve(self, view):
-        hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
-        data = view.train_data(hooks=hooks)
-        labels = np.asarray(data.labels[view.spec.target]).astype(np.int64)
-        if labels.ndim != 1:
-            raise MirlError(f"linear-probe decodes one label per state; {view.spec.id}'s {view.spec.target!r} has "
-                            f"shape {list(labels.shape)} (one per square): use conv-probe")
-        outputs = view.spec.output_dim or int(labels.max()) + 1
-        classes = max(outputs, 2)
-        order = view.rng.permutation(len(labels))
-        cut = int(len(labels) * (1 - HOLDOUT))
-        fit_rows, val_rows = order[:cut], order[cut:]
+        split = labelled_split(view, "linear-probe")
+        y = split.labels
         best = None
-        for hook in hooks:
-            x = data.activations[hook].reshape(len(labels), -1)
+        for hook, x in split.activations.items():
             for l2 in L2_GRID:
-                w, b = fit_logistic(x[fit_rows], labels[fit_rows], classes, l2=l2)
-                score = balanced_accuracy(labels[val_rows], (x[val_rows] @ w + b).argmax(1))
+                w, b = fit_logistic(x[split.fit], y[split.fit], split.classes, l2=l2)
+                score = balanced_accuracy(y[split.val], (x[split.val] @ w + b).argmax(1))
                 if best is None or score > best[0]:
                     best = (score, hook, l2)
         _, hook, l2 = best
-        w, b = fit_logistic(data.activations[hook].reshape(len(labels), -1), labels, classes, l2=l2)
-        if view.answer_kind == "prediction":
-            if outputs == 1:
-                return Prediction(weights={hook: (w[:, 1] - w[:, 0])[:, None]}, bias=np.array([b[1] - b[0]]))
-            return Prediction(weights={hook: w}, bias=b)
-        return Readout(weights={hook: w}, bias=b)
+        w, b = fit_logistic(split.activations[hook], y, split.classes, l2=l2)
+        return decoder_answer(view, hook, w, b, split.outputs)

@@ -1,0 +1,48 @@
+"""What the per-state probes share: the train split with one integer label per state, a held-out fifth for
+choosing settings, and turning fitted multinomial weights into the task's answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mirl.errors import MirlError
+from mirl.schemas import Prediction, Readout
+
+HOLDOUT = 0.2
+
+
+@dataclass
+class LabelledSplit:
+    activations: dict[str, np.ndarray]  # hook → [n, features] float
+    labels: np.ndarray  # [n] int
+    outputs: int  # the answer's output size (1: a prediction's log-odds)
+    classes: int  # classes the logistic fit needs (≥ 2)
+    fit: np.ndarray  # rows for fitting while choosing settings
+    val: np.ndarray  # the held-out rows that choose them
+
+
+def labelled_split(view, method: str) -> LabelledSplit:
+    """Every offered hook point but the observation (unless it is all there is), whole train split."""
+    hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
+    data = view.train_data(hooks=hooks)
+    labels = np.asarray(data.labels[view.spec.target]).astype(np.int64)
+    if labels.ndim != 1:
+        raise MirlError(f"{method} decodes one label per state; {view.spec.id}'s {view.spec.target!r} has shape "
+                        f"{list(labels.shape)} (one per square): use conv-probe")
+    outputs = view.spec.output_dim or int(labels.max()) + 1
+    order = view.rng.permutation(len(labels))
+    cut = int(len(labels) * (1 - HOLDOUT))
+    activations = {h: np.asarray(data.activations[h]).reshape(len(labels), -1) for h in hooks}
+    return LabelledSplit(activations, labels, outputs, max(outputs, 2), order[:cut], order[cut:])
+
+
+def decoder_answer(view, hook: str, weights: np.ndarray, bias: np.ndarray, outputs: int):
+    """A Readout, or a Prediction (one output: the log-odds of class 1, w₁ − w₀ and b₁ − b₀)."""
+    if view.answer_kind == "prediction":
+        if outputs == 1:
+            return Prediction(weights={hook: (weights[:, 1] - weights[:, 0])[:, None]},
+                              bias=np.array([bias[1] - bias[0]]))
+        return Prediction(weights={hook: weights}, bias=bias)
+    return Readout(weights={hook: weights}, bias=bias)
