@@ -7,7 +7,7 @@ import sys
 from mirl.paths import mirl_home
 
 
-def print_boards(store, task_ids: list[str] | None, fmt: str) -> None:
+def print_boards(store, task_ids: list[str] | None, fmt: str, out: str | None = None) -> None:
     from mirl.leaderboards.render import RENDERERS
     from mirl.leaderboards.stats import leaderboards
 
@@ -16,7 +16,27 @@ def print_boards(store, task_ids: list[str] | None, fmt: str) -> None:
         wanted = set(task_ids)
         results = [r for r in results if r.task_id in wanted]
     metric_names = {r.task_id: r.primary_metric for r in results}
-    print(RENDERERS[fmt](leaderboards(results), metric_names))
+    boards = leaderboards(results)
+    if fmt == "html":
+        from mirl.leaderboards.html import render_html
+        from mirl.pluginhost import get_methods, get_tasks
+
+        text = render_html(boards, metric_names, {t.spec.id: t.spec for t in get_tasks()},
+                           {m.info.name: m.info for m in get_methods()})
+    else:
+        text = RENDERERS[fmt](boards, metric_names)
+    if out is None:
+        print(text)
+        return
+    from pathlib import Path
+
+    try:
+        Path(out).write_text(text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        from mirl.errors import MirlError
+
+        raise MirlError(f"cannot write the leaderboard to {out} ({exc.strerror or exc}); choose a writable path") from None
+    print(f"wrote {out}", file=sys.stderr)
 
 
 def main(args) -> int:
@@ -26,5 +46,5 @@ def main(args) -> int:
     if args.rebuild:
         added = store.rebuild_from_json()
         print(f"restored {added} result(s) from {store.json_dir}", file=sys.stderr)
-    print_boards(store, [args.task] if args.task else None, args.format)
+    print_boards(store, [args.task] if args.task else None, args.format, args.out)
     return 0

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("leaderboard", help="print the local leaderboard")
     p.add_argument("--task", metavar="T", help="only this task id")
-    p.add_argument("--format", choices=["table", "md", "json"], default="table")
+    p.add_argument("--format", choices=["table", "md", "json", "html"], default="table",
+                   help="html: one self-contained page with charts and task/method cards (use --out)")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     p.add_argument("--rebuild", action="store_true", help="restore missing rows from the stored JSON files")
 
     p = sub.add_parser("agents", help="shipped agents: list, verify hashes, train (reproduce)")
