@@ -111,6 +111,50 @@ class WandbSink:
         return run_dir
 
 
+    def push_leaderboards(self, boards: dict[str, list[dict]], results_json: str) -> str | None:
+        """One run (job type ``leaderboard``) holding every task's leaderboard as a ``wandb.Table`` under
+        ``leaderboard/<task id>`` and all stored results as the artifact ``results`` (``results.json``); returns
+        the run's local folder, or None if not logged (W&B trouble is reported, never raised)."""
+        if self.mode == "disabled":
+            return None
+        try:
+            return self._push(boards, results_json)
+        except Exception as exc:  # noqa: BLE001 - as log_result: W&B must never fail a mirl command
+            message = " ".join(str(exc).split()) or "no message"
+            print(f"mirl: W&B push failed ({type(exc).__name__}: {message}); the local store is unchanged",
+                  file=sys.stderr)
+            return None
+
+    def _push(self, boards: dict[str, list[dict]], results_json: str) -> str:
+        import tempfile
+
+        import wandb
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        run = wandb.init(project=self.project, dir=str(self.directory), mode=self.mode, name="leaderboard",
+                         job_type="leaderboard", settings=_quiet_settings(wandb), reinit="create_new")
+        try:
+            tables = {}
+            for task, rows in boards.items():
+                columns = list(rows[0]) if rows else ["method"]
+                tables[f"leaderboard/{task}"] = wandb.Table(
+                    columns=columns, data=[[row.get(c) for c in columns] for row in rows], allow_mixed_types=True)
+            if tables:
+                run.log(tables)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "results.json"
+                path.write_text(results_json)
+                artifact = wandb.Artifact("results", type="results",
+                                          description="every result in the local mirl store (mirl.schemas.Result)")
+                artifact.add_file(str(path), name="results.json")
+                run.log_artifact(artifact)
+            run.summary.update({"tasks": len(boards), "rows": sum(len(rows) for rows in boards.values())})
+            run_dir = str(run.settings.sync_dir)
+        finally:
+            run.finish()
+        return run_dir
+
+
 def _quiet_settings(wandb: Any) -> Any:
     """Settings that keep W&B fast, silent on stdout and out of the working directory."""
     # Per-run `silent` does not reach wandb's process-wide notices (e.g. "Loaded credentials ..." on

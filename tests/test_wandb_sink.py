@@ -168,3 +168,29 @@ def test_resolve_mode(monkeypatch, tmp_path):
     (tmp_path / ".netrc").unlink()
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     assert resolve_mode() == "online"
+
+
+def test_leaderboard_push_records_each_task_table_and_the_results_artifact(offline, tmp_path, home, make_result,
+                                                                           run_cli):
+    from mirl.leaderboards.store import ResultStore
+
+    store = ResultStore(home)
+    for task in ("smoke/goal-readout-v1", "smoke/goal-units-v1"):
+        for method in ("random", "linear-probe"):
+            store.add(make_result(task_id=task, method=method))
+    proc = run_cli("leaderboard", "--wandb", home=home, env={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "w")})
+    assert proc.returncode == 0, proc.stderr
+    assert "pushed 2 leaderboard(s) and 4 result(s) to W&B" in proc.stderr
+    (run_dir,) = (tmp_path / "w" / "wandb").glob("offline-run-*")
+    recorded = read_offline_run(run_dir)
+    assert recorded["complete"] and recorded["run"]["job_type"] == "leaderboard"
+    (step,) = recorded["history"]
+    for task in ("smoke/goal-readout-v1", "smoke/goal-units-v1"):
+        table = step[f"leaderboard/{task}"]
+        assert table["_type"] == "table-file" and table["nrows"] == 2
+        data = json.loads((run_dir / "files" / table["path"]).read_text())
+        method_column = data["columns"].index("method")
+        assert sorted(row[method_column] for row in data["data"]) == ["linear-probe", "random"]
+    after_tables = recorded["record_types"][recorded["record_types"].index("history"):]
+    assert "artifact" in after_tables  # the results artifact is logged after the tables
+    assert recorded["summary"]["tasks"] == 2 and recorded["summary"]["rows"] == 4

@@ -47,4 +47,21 @@ def main(args) -> int:
         added = store.rebuild_from_json()
         print(f"restored {added} result(s) from {store.json_dir}", file=sys.stderr)
     print_boards(store, [args.task] if args.task else None, args.format, args.out)
+    if args.wandb:
+        push_to_wandb(store, [args.task] if args.task else None)
     return 0
+
+
+def push_to_wandb(store, task_ids: list[str] | None) -> None:
+    from mirl.leaderboards.stats import leaderboards
+    from mirl.leaderboards.store import dump_results
+    from mirl.leaderboards.wandb_sink import WandbSink
+    from mirl.paths import wandb_root
+
+    results = store.results()
+    if task_ids is not None:
+        results = [r for r in results if r.task_id in set(task_ids)]
+    boards = {task: [row.as_dict() for row in rows] for task, rows in leaderboards(results).items()}
+    run_dir = WandbSink(wandb_root()).push_leaderboards(boards, dump_results(results))
+    if run_dir:
+        print(f"pushed {len(boards)} leaderboard(s) and {len(results)} result(s) to W&B ({run_dir})", file=sys.stderr)

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "md", "json", "html"], default="table",
                    help="html: one self-contained page with charts and task/method cards (use --out)")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
+    p.add_argument("--wandb", action="store_true",
+                   help="also push every task's table and a results.json artifact to W&B (offline unless logged in)")
     p.add_argument("--rebuild", action="store_true", help="restore missing rows from the stored JSON files")
 
     p = sub.add_parser("agents", help="shipped agents: list, verify hashes, train (reproduce)")
