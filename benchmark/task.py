@@ -157,6 +157,14 @@ class TaskView:
         self.meter.check()
         return self._task.train_data(self, n, hooks)
 
+    def steering_pairs(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` train-split observations without and with the task's feature (see ``Task.steering_pairs``)."""
+        n = self.spec.train_size if n is None else n
+        if not 1 <= n <= self.spec.train_size:
+            raise MirlError(f"steering_pairs(n={n}): n must be between 1 and {self.spec.train_size}")
+        self.meter.check()
+        return self._task.steering_pairs(self, n)
+
     def make_env(self, num_envs: int = 1) -> Any:
         """Vectorized train-split environments whose steps count against the budget."""
         self.meter.check()
@@ -186,6 +194,12 @@ class Task:
 
     def score(self, answer: Any, seed: int) -> ScoreReport:
         raise NotImplementedError
+
+    def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Intervention tasks: ``n`` train-split observations without and with the feature the edit should
+        induce (the same states, the feature written into the observation), for contrast methods such as the
+        mean-difference ("cheese") vector. Recurrent agents' pairs are first observations of episodes."""
+        raise MirlError(f"{self.spec.id} defines no steering pairs (observations without and with its feature)")
 
     def oracle_answer(self, view: TaskView) -> Any:
         raise MirlError(f"{self.spec.id} has no oracle: only tasks with planted ground truth provide one")

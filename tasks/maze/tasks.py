@@ -178,6 +178,14 @@ class Retarget(MazeTask):
             train_size=2000, test_size=500, references=REFERENCES,
         )
 
+    def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Train-maze states, and the same with the goal moved to the target square."""
+        plain = self.states(view.agent, derive_seed(view._train_seed, "steer"), n, [], None, "train").obs
+        moved = plain.copy()
+        moved[:, 2] = 0.0  # plane 2 is the goal (env.PLANES)
+        moved[:, 2, self.target[0] - 1, self.target[1] - 1] = 1.0
+        return plain, moved
+
     def reach_rate(self, agent, seed: int, edits=(), goal_at_target: bool = False) -> np.ndarray:
         """Per test maze: did the agent stand on the target within 2× the shortest path? One episode per env."""
         return self.reach(agent, seed, edits, goal_at_target)[0]
@@ -337,6 +345,13 @@ class GoalSuppress(MazeTask):
             budget=Budget(env_steps=200_000, forward_passes=200_000, wall_seconds=300.0),
             train_size=2000, test_size=500, references=REFERENCES,
         )
+
+    def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Train-maze states with the cheese, and the same without it (Turner et al.'s cheese-vector pairs)."""
+        plain = self.states(view.agent, derive_seed(view._train_seed, "steer"), n, [], None, "train").obs
+        without = plain.copy()
+        without[:, 2] = 0.0  # plane 2 is the goal (env.PLANES)
+        return plain, without
 
     def mazes(self, seed: int):
         from .env import MazeVecEnv, corner_square

@@ -233,6 +233,13 @@ class GoalRetarget(SmokeTask):
         test_size=300,
     )
 
+    def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Train states, and the same with the goal moved to the centre square."""
+        from . import env as grid
+
+        agent_pos, goal_pos = self.train_states(n, derive_seed(view._train_seed, "steer"))
+        return grid.observe(agent_pos, goal_pos), grid.observe(agent_pos, np.tile(np.array(TARGET), (len(agent_pos), 1)))
+
     @staticmethod
     def _in_box(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         lo, hi = np.minimum(a, b), np.maximum(a, b)

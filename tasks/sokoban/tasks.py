@@ -316,6 +316,15 @@ class PlanSteer(SokobanTask):
         levels = shortcut_levels(derive_seed(view._train_seed, "steer-levels-train"), max(20, n // 12), "train")
         return self.states(view.agent, levels, derive_seed(view._train_seed, "steer-ep"), hooks, n)
 
+    def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """First observations of train-split shortcut levels, and the same with a wall on the shortcut square."""
+        levels = shortcut_levels(derive_seed(view._train_seed, "steer-pairs"), n, "train")
+        plain = sokoban.observe(levels)
+        walled = plain.copy()
+        walled[:, :, SHORTCUT[0], SHORTCUT[1]] = 0
+        walled[:, sokoban.PLANES.index("wall"), SHORTCUT[0], SHORTCUT[1]] = 1
+        return plain, walled
+
     def outcomes(self, agent, levels: sokoban.Levels, seed: int, edits=()) -> tuple[dict[str, np.ndarray], list[float]]:
         from mirl.interventions import EditHooks
 

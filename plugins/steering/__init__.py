@@ -1,0 +1,13 @@
+"""Steering methods (issue 8): activation edits built from a task's steering pairs (observations without and
+with the feature the edit should induce)."""
+
+from mirl import hookimpl
+
+
+@hookimpl
+def register_methods(register):
+    from .contrast import ChannelClamp, MeanDifference, ProbeSteering
+
+    register(MeanDifference)
+    register(ProbeSteering)
+    register(ChannelClamp)

@@ -1,0 +1,37 @@
+"""Steering methods built from a task's steering pairs: the pairs carry exactly the task's feature, and the
+methods reach what they should on tasks whose answer is known to exist."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mirl.errors import MirlError
+from mirl.pluginhost import get_methods, get_tasks
+from mirl.runner import evaluate
+
+
+def test_maze_pairs_differ_only_in_the_goal_plane():
+    retarget, suppress = get_tasks().get("maze/retarget-v1"), get_tasks().get("maze/goal-suppress-v1")
+    plain, moved = retarget.view(0).steering_pairs(50)
+    assert plain.shape == moved.shape == (50, 3, 7, 7)
+    np.testing.assert_array_equal(plain[:, :2], moved[:, :2])
+    assert (moved[:, 2].reshape(50, -1).argmax(1) == (3 - 1) * 7 + (3 - 1)).all() and (moved[:, 2].sum((1, 2)) == 1).all()
+    plain, without = suppress.view(0).steering_pairs(50)
+    assert (plain[:, 2].sum((1, 2)) == 1).all() and not without[:, 2].any()
+
+
+def test_tasks_without_pairs_say_so_and_bad_sizes_are_refused():
+    with pytest.raises(MirlError, match="defines no steering pairs"):
+        get_tasks().get("coinrun/coin-steer-v1").steering_pairs(None, 1)
+    with pytest.raises(MirlError, match=r"steering_pairs\(n=0\)"):
+        get_tasks().get("smoke/goal-retarget-v1").view(0).steering_pairs(0)
+
+
+def test_channel_clamp_retargets_the_smoke_agent_and_mean_difference_the_maze_agent():
+    smoke = evaluate(get_tasks().get("smoke/goal-retarget-v1"), get_methods().get("channel-clamp"), seed=0)
+    assert smoke.status == "ok" and smoke.normalized_score > 0.9, smoke.error
+    maze = evaluate(get_tasks().get("maze/retarget-v1"), get_methods().get("mean-difference"), seed=0)
+    assert maze.status == "ok", maze.error
+    # above its size-matched random-edit floor by a clear margin (measured: 0.36 vs unedited 0.16)
+    assert maze.score > maze.metrics["target_rate_random_edit"] + 0.1 and maze.normalized_score > 0.2
