@@ -6,9 +6,11 @@ from mirl import hookimpl
 @hookimpl
 def register_methods(register):
     from .conv import ConvProbe
+    from .goal_probe import GoalProbe
     from .linear import LinearProbe
     from .sparse import SparseProbe
 
     register(LinearProbe)
     register(ConvProbe)
     register(SparseProbe)
+    register(GoalProbe)
