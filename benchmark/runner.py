@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError
 from mirl.method import Method, instantiate
 from mirl.provenance import provenance
@@ -143,6 +145,7 @@ def evaluate(
         normalized_score=float(normalized) if math.isfinite(normalized) else None,
         n=report.n,
         metrics=metrics,
+        instances=None if report.instances is None else [float(v) for v in np.asarray(report.instances).ravel()],
         compute=compute,
         provenance=provenance(method_plugin, task_plugin),
         created_at=utc_now(),

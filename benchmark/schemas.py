@@ -345,6 +345,9 @@ class Result(_Model):
     normalized_score: float | None = Field(default=None, description="floor → 0, ceiling → 1")
     n: int = Field(default=0, description="Test instances behind the primary score")
     metrics: dict[str, float] = Field(default_factory=dict, description="Flat metrics of the run")
+    instances: list[float] | None = Field(
+        default=None, description="Per-test-instance values whose mean is the primary score, in the test split's "
+        "fixed order (for paired comparisons); None where the primary score is not such a mean")
     compute: Compute
     provenance: Provenance
     created_at: str = Field(description="UTC timestamp, ISO 8601")

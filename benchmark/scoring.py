@@ -115,6 +115,21 @@ def mean_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = 1000) ->
     return (float(low), float(high))
 
 
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> dict[str, float]:
+    """Paired comparison of two methods' per-instance values on the same test instances: the mean difference
+    a − b, its bootstrap 95% CI (instances resampled together), and the fraction of resamples in which the
+    difference is not above 0 (a one-sided bootstrap p-value for "a beats b")."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"paired values must be two equal-length 1-d arrays, got shapes {a.shape} and {b.shape}")
+    difference = a - b
+    picks = rng.integers(0, len(difference), size=(n_boot, len(difference)))
+    means = difference[picks].mean(1)
+    return {"difference": float(difference.mean()), "ci_low": float(np.quantile(means, 0.025)),
+            "ci_high": float(np.quantile(means, 0.975)), "p_not_better": float(np.mean(means <= 0)),
+            "n": int(len(difference))}
+
+
 def normalize(score: float, floor: float, ceiling: float) -> float:
     """Map floor → 0 and ceiling → 1 (works for lower-is-better metrics too, where ceiling < floor)."""
     if ceiling == floor:
@@ -133,6 +148,9 @@ class ScoreReport:
     floor: float
     ceiling: float
     details: dict = field(default_factory=dict)
+    instances: np.ndarray | None = None
+    """Per-test-instance values whose mean is ``score``, in the test split's fixed order (for paired
+    comparisons of two methods on the same instances); None where the score is not such a mean."""
 
     @property
     def normalized_score(self) -> float:

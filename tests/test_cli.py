@@ -171,6 +171,17 @@ def test_verify_reruns_a_stored_result_and_reports_reproduction(home, run_cli):
     assert "must be hexadecimal" in one_line_error(run_cli("verify", "xyz", home=home))
 
 
+def test_compare_pairs_two_methods_on_the_same_instances(home, run_cli):
+    proc = run_cli("run", "smoke/goal-readout-v1", "--method", "random", "oracle", "--no-wandb", home=home)
+    assert proc.returncode == 0, proc.stderr
+    check = run_cli("compare", "smoke/goal-readout-v1", "oracle", "random", home=home)
+    assert check.returncode == 0, check.stderr
+    out = json.loads(check.stdout)
+    assert out["n"] == 500 and out["ci_low"] > 0.8 and "a beats b" in check.stderr
+    assert "no stored ok result of ['linear-probe']" in one_line_error(
+        run_cli("compare", "smoke/goal-readout-v1", "oracle", "linear-probe", home=home))
+
+
 # --- help and schemas -------------------------------------------------------------------------------------
 
 
@@ -178,7 +189,7 @@ def test_help(home, run_cli):
     proc = run_cli("--help", home=home)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: mirl")
-    for verb in ("tasks", "methods", "plugins", "run", "bench", "verify", "leaderboard", "schema"):
+    for verb in ("tasks", "methods", "plugins", "run", "bench", "verify", "compare", "leaderboard", "schema"):
         assert verb in proc.stdout
     bare = run_cli(home=home)
     assert bare.returncode == 0 and bare.stdout == proc.stdout

@@ -99,3 +99,20 @@ def test_normalize_maps_anchors():
     assert normalize(1.0, 0.5, 1.0) == 1.0
     assert normalize(0.2, 0.8, 0.0) == pytest.approx(0.75)  # lower is better: ceiling below floor
     assert np.isnan(normalize(1.0, 1.0, 1.0))
+
+
+def test_paired_bootstrap_known_answers():
+    from mirl.scoring import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    base = rng.random(400)
+    same = paired_bootstrap(base, base.copy(), rng)
+    assert same["difference"] == 0 and same["ci_low"] == same["ci_high"] == 0
+    better = (rng.random(400) < 0.7).astype(float)
+    worse = np.where(rng.random(400) < 0.5, better, 0.0)  # never above `better`, below it on ~35% of instances
+    result = paired_bootstrap(better, worse, rng)
+    assert result["ci_low"] > 0.25 and result["p_not_better"] == 0.0
+    shuffled = paired_bootstrap(better, better[rng.permutation(400)], rng)
+    assert shuffled["ci_low"] < 0 < shuffled["ci_high"]
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_bootstrap(np.ones(3), np.ones(4), rng)

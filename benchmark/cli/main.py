@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("result_id", metavar="RESULT_ID", help="a stored result's id (or a unique prefix, ≥ 6 chars)")
     p.add_argument("--store", action="store_true", help="also store the re-run as a result")
 
+    p = sub.add_parser("compare", help="paired bootstrap of two methods' stored results on the same test instances")
+    p.add_argument("task", metavar="TASK", help="task id")
+    p.add_argument("method_a", metavar="A", help="method name")
+    p.add_argument("method_b", metavar="B", help="method name")
+    p.add_argument("--seed", type=int, default=0, help="the seed both were scored with (default 0)")
+
     p = sub.add_parser("leaderboard", help="print the local leaderboard")
     p.add_argument("--task", metavar="T", help="only this task id")
     p.add_argument("--format", choices=["table", "md", "json", "html"], default="table",
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             from mirl.cli import listing
 
             return getattr(listing, args.command)(args)
-        if args.command in ("run", "bench", "verify"):
+        if args.command in ("run", "bench", "verify", "compare"):
             from mirl.cli import run
 
             return getattr(run, args.command)(args)

@@ -89,6 +89,40 @@ def verify(args) -> int:
     return 0 if reproduced else 1
 
 
+def compare(args) -> int:
+    """Paired bootstrap of two methods' stored results on one task and seed (same test instances)."""
+    import numpy as np
+
+    from mirl.leaderboards.store import ResultStore
+    from mirl.scoring import paired_bootstrap
+    from mirl.seeding import derive_seed
+
+    store = ResultStore(mirl_home())
+    latest = {}
+    for r in store.results(task=args.task, status="ok"):
+        if r.seed == args.seed and r.method in (args.method_a, args.method_b):
+            latest[r.method] = r  # results come oldest first: the last one wins
+    missing = [m for m in (args.method_a, args.method_b) if m not in latest]
+    if missing:
+        raise MirlError(f"no stored ok result of {missing} on {args.task} with seed {args.seed}; run `mirl run "
+                        f"{args.task} --method {' '.join(missing)} --seed {args.seed}` first")
+    a, b = latest[args.method_a], latest[args.method_b]
+    if a.instances is None or b.instances is None:
+        raise MirlError(f"{args.task}'s primary score is not a mean over test instances (or the results predate "
+                        "per-instance values); compare their CIs on the leaderboard instead")
+    if (a.task_version, a.agent_sha256, len(a.instances)) != (b.task_version, b.agent_sha256, len(b.instances)):
+        raise MirlError("the two results were scored on different task versions, agents or test sets; rerun both")
+    rng = np.random.default_rng(derive_seed(args.seed, "paired", args.method_a, args.method_b))
+    out = {"task": args.task, "seed": args.seed, "a": args.method_a, "b": args.method_b,
+           **paired_bootstrap(np.array(a.instances), np.array(b.instances), rng)}
+    print(json.dumps(out, indent=2))
+    verdict = ("a beats b" if out["ci_low"] > 0 else "b beats a" if out["ci_high"] < 0 else
+               "no significant difference (the paired CI contains 0)")
+    print(f"{args.method_a} − {args.method_b}: {out['difference']:+.4f} [{out['ci_low']:+.4f}, {out['ci_high']:+.4f}] "
+          f"on {out['n']} paired instances: {verdict}", file=sys.stderr)
+    return 0
+
+
 def _compatible(task, method) -> bool:
     return method.supports(task.spec.answer_kind, task.spec.family)
 

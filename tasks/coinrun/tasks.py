@@ -298,7 +298,7 @@ class CoinSteer(CoinRunTask):
                 "death_rate": float(edited["death"].mean()), "death_rate_unedited": float(base["death"].mean()),
                 "end_rate": float(edited["end"].mean()), "death_guard_tripped": float(guard),
             },
-            score=float(success.mean()), ci=mean_ci(success, rng), n=len(success), floor=floor, ceiling=1.0,
+            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success), floor=floor, ceiling=1.0,
         )
 
 

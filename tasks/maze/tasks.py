@@ -118,7 +118,7 @@ class GoalReadout(MazeTask):
         correct = (predicted == labels).astype(np.float64)
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         return ScoreReport(metrics={"accuracy": float(correct.mean())}, score=float(correct.mean()),
-                           ci=mean_ci(correct, rng), n=len(correct), floor=1 / GOAL_CANDIDATES, ceiling=1.0)
+                           ci=mean_ci(correct, rng), instances=correct, n=len(correct), floor=1 / GOAL_CANDIDATES, ceiling=1.0)
 
 
 
@@ -248,7 +248,7 @@ class Retarget(MazeTask):
             metrics={"target_rate": float(success.mean()), "target_rate_random_edit": floor,
                      "target_rate_unedited": float(unedited.mean()),
                      "target_rate_goal_moved": float(goal_moved.mean())},
-            score=float(success.mean()), ci=mean_ci(success, rng), n=len(success),
+            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success),
             floor=floor, ceiling=float(goal_moved.mean()),
         )
 
@@ -416,7 +416,7 @@ class GoalSuppress(MazeTask):
                      "p_toward_goal_unedited": float(p_unedited.mean()), "probability_drop_random_edit": floor,
                      "corner_rate": float(corner_edited.mean()), "corner_rate_unedited": float(corner_unedited.mean()),
                      "competence_guard_tripped": float(guard)},
-            score=float(drop.mean()), ci=mean_ci(drop, rng), n=len(drop), floor=floor,
+            score=float(drop.mean()), ci=mean_ci(drop, rng), instances=drop, n=len(drop), floor=floor,
             ceiling=float(p_unedited.mean()),
         )
 

@@ -148,7 +148,7 @@ class GoalReadout(SmokeTask):
         correct = (out.argmax(1) == labels["goal_cell"]).astype(np.float64)
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         return ScoreReport(
-            metrics={"accuracy": correct.mean()}, score=float(correct.mean()), ci=mean_ci(correct, rng),
+            metrics={"accuracy": correct.mean()}, score=float(correct.mean()), ci=mean_ci(correct, rng), instances=correct,
             n=len(correct), floor=self.spec.normalization.floor, ceiling=1.0,
         )
 
@@ -306,7 +306,7 @@ class GoalRetarget(SmokeTask):
                 "goal_rate_unedited": hit.mean(),
                 "target_rate_unedited": base_target.mean(),
             },
-            score=float(success.mean()), ci=mean_ci(success, rng), n=len(success),
+            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success),
             floor=float(base_target.mean()), ceiling=1.0,
         )
 

@@ -358,7 +358,7 @@ class PlanSteer(SokobanTask):
             metrics={"long_route_rate": float(success.mean()), "long_route_rate_random_edit": floor,
                      "long_route_rate_unedited": float(unedited["long_route"].mean()),
                      "solve_rate": float(edited["solved"].mean()), "solve_rate_unedited": float(unedited["solved"].mean())},
-            score=float(success.mean()), ci=mean_ci(success, rng), n=len(success), floor=floor, ceiling=1.0,
+            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success), floor=floor, ceiling=1.0,
         )
 
 
