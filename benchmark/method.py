@@ -26,9 +26,11 @@ class Method:
         raise NotImplementedError(f"{type(self).__name__} must implement solve(view)")
 
     @classmethod
-    def supports(cls, answer_kind: str, family: str) -> bool:
+    def supports(cls, answer_kind: str, family: str, offers: list[str] | tuple = ()) -> bool:
+        """Can the method answer a task of this kind and family, which offers these optional view parts?"""
         families = cls.info.families
-        return answer_kind in cls.info.answer_kinds and (families is None or family in families)
+        return (answer_kind in cls.info.answer_kinds and (families is None or family in families)
+                and set(cls.info.requires) <= set(offers))
 
 
 def instantiate(method: type[Method] | Method) -> Method:

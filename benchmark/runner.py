@@ -99,9 +99,10 @@ def evaluate(
             provenance=provenance(method_plugin, task_plugin), created_at=utc_now(),
         )
 
-    if not method.supports(spec.answer_kind, spec.family):
+    if not method.supports(spec.answer_kind, spec.family, spec.offers):
         return failed(
-            f"method {info.name!r} does not produce {spec.answer_kind} answers for family {spec.family!r}",
+            f"method {info.name!r} does not produce {spec.answer_kind} answers for family {spec.family!r}"
+            + (f" with {sorted(info.requires)}" if info.requires else ""),
             Compute(),
         )
     try:

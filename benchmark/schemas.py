@@ -114,6 +114,11 @@ class TaskSpec(_Model):
         description="The variable, unit set or behaviour the answer is about; for readout and prediction tasks, "
         "the key of that label in train_data().labels"
     )
+    offers: list[Literal["steering_pairs"]] = Field(
+        default_factory=list,
+        description="Optional parts of the view this task provides: 'steering_pairs' (view.steering_pairs(n): train "
+        "observations without and with the feature an intervention should induce)",
+    )
     unit_level: Literal["element", "channel"] = Field(
         default="element",
         description="What a unit_scores answer scores: every activation element (shape = the hook's), or every "
@@ -175,6 +180,9 @@ class MethodInfo(_Model):
     description: str = Field(description="One line: what the method does")
     families: list[str] | None = Field(
         default=None, description="Task families the method applies to (None: every family)"
+    )
+    requires: list[Literal["steering_pairs"]] = Field(
+        default_factory=list, description="Optional parts of the view the method needs (tasks list theirs in `offers`)"
     )
     stochastic: bool = Field(default=False, description="Whether results depend on the seed")
     # The method card (`mirl methods --json`): where it comes from, its settings and what it spends.

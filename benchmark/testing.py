@@ -65,7 +65,7 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None) 
     tasks = [
         t for t in get_tasks()
         if (t.spec.family == "smoke" if task_ids is None else t.spec.id in task_ids)
-        and method.supports(t.spec.answer_kind, t.spec.family)
+        and method.supports(t.spec.answer_kind, t.spec.family, t.spec.offers)
     ]
     assert tasks, f"method {info.name!r} answers none of the smoke tasks; it needs at least one to be checked"
     results = []

@@ -9,7 +9,7 @@ from mirl.testing import check_method
 @pytest.mark.parametrize("name", get_methods().ids())
 def test_method_honours_the_contract(name):
     method = get_methods().get(name)
-    answers = [t.spec.id for t in get_tasks() if method.supports(t.spec.answer_kind, t.spec.family)]
+    answers = [t.spec.id for t in get_tasks() if method.supports(t.spec.answer_kind, t.spec.family, t.spec.offers)]
     smoke = [task_id for task_id in answers if task_id.startswith("smoke/")]
     if not answers:
         pytest.skip(f"{name} answers no registered task yet (counterfactual-goal, goal-probe: "

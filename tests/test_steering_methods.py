@@ -22,6 +22,12 @@ def test_maze_pairs_differ_only_in_the_goal_plane():
 
 
 def test_tasks_without_pairs_say_so_and_bad_sizes_are_refused():
+    coin_steer = get_tasks().get("coinrun/coin-steer-v1")
+    for name in ("mean-difference", "probe-steering", "channel-clamp"):
+        method = get_methods().get(name)
+        assert not method.supports(coin_steer.spec.answer_kind, coin_steer.spec.family, coin_steer.spec.offers)
+        retarget = get_tasks().get("maze/retarget-v1").spec
+        assert method.supports(retarget.answer_kind, retarget.family, retarget.offers)
     with pytest.raises(MirlError, match="defines no steering pairs"):
         get_tasks().get("coinrun/coin-steer-v1").steering_pairs(None, 1)
     with pytest.raises(MirlError, match=r"steering_pairs\(n=0\)"):

@@ -124,7 +124,7 @@ def compare(args) -> int:
 
 
 def _compatible(task, method) -> bool:
-    return method.supports(task.spec.answer_kind, task.spec.family)
+    return method.supports(task.spec.answer_kind, task.spec.family, task.spec.offers)
 
 
 def run(args) -> int:

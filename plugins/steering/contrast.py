@@ -74,6 +74,7 @@ class MeanDifference(_ContrastSteering):
         name="mean-difference",
         version="1",
         answer_kinds=["intervention"],
+        requires=["steering_pairs"],
         description="Add the mean activation difference between observations with and without the task's feature "
         "(the 'cheese vector'), at the hook and scale that best make the policy act as if the feature were there",
         references=["Turner et al. 2023, Steering GPT-2-XL by adding an activation vector / Understanding and "
@@ -93,6 +94,7 @@ class ProbeSteering(_ContrastSteering):
         name="probe-steering",
         version="1",
         answer_kinds=["intervention"],
+        requires=["steering_pairs"],
         description="Add a logistic probe's direction (feature vs no feature) scaled to the activations' mean "
         "projection gap, at the hook and scale that best make the policy act as if the feature were there",
         references=["Li et al. 2023, Inference-Time Intervention: Eliciting Truthful Answers from a Language Model "
@@ -129,6 +131,7 @@ class ChannelClamp(_ContrastSteering):
         name="channel-clamp",
         version="1",
         answer_kinds=["intervention"],
+        requires=["steering_pairs"],
         description="Clamp the k channels that change most with the task's feature to their mean activation with "
         "it (everywhere, or at the position that changes most), choosing hook, k and where by the same policy match",
         references=["Mini, Trott, Turner et al. 2023, Understanding and Controlling a Maze-Solving Policy Network "

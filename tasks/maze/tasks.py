@@ -160,7 +160,7 @@ class Retarget(MazeTask):
             "length from the "
             "start. Normalised between size-matched random edits (0: four random directions, each with the norm of "
             f"the change the edit made at its hook) and the agent whose goal really is at {self.target} (1).",
-            answer_kind="intervention", agent=agent_ref(sha256), hook_points=DEEP_HOOKS | {
+            answer_kind="intervention", offers=["steering_pairs"], agent=agent_ref(sha256), hook_points=DEEP_HOOKS | {
                 "encoder.conv0.hook_out": [16, INNER, INNER]},
             target=f"reach the square {self.target}", primary_metric="target_rate",
             metrics=[
@@ -327,7 +327,7 @@ class GoalSuppress(MazeTask):
             "its drop, normalised between the drop under size-matched random edits (0) and the unedited probability "
             "(1: a drop to 0). The edited agent must still reach the corner (from the start, sampled actions, "
             "within the episode limit) in at least 90% as many mazes as unedited, or the score is 0.",
-            answer_kind="intervention", agent=agent_ref(sha256),
+            answer_kind="intervention", offers=["steering_pairs"], agent=agent_ref(sha256),
             hook_points=DEEP_HOOKS | {"encoder.conv0.hook_out": [16, INNER, INNER]},
             target="P(move toward the goal | decision square)", primary_metric="probability_drop",
             metrics=[

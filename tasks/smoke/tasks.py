@@ -209,6 +209,7 @@ SETTLE_STEPS = 4  # steps beyond the shortest path to the target before the epis
 class GoalRetarget(SmokeTask):
     spec = _spec(
         id="smoke/goal-retarget-v1",
+        offers=["steering_pairs"],
         title="Retarget the smoke agent to the centre square",
         question="Which activation edit makes the agent walk to the centre square (3, 3) instead of its goal?",
         description="Test episodes are chosen so that neither the goal nor the centre lies on a shortest path "

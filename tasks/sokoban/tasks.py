@@ -294,7 +294,7 @@ class PlanSteer(SokobanTask):
             f"its first push without having stood on {SHORTCUT} and then solves the level within the step limit "
             "(sampled actions). Primary: the success rate, normalised between size-matched random edits (0: four "
             "random directions, each with the norm of the change the edit made at its hook) and 1.",
-            answer_kind="intervention", agent=agent_ref(sha256), hook_points=EDIT_HOOKS,
+            answer_kind="intervention", offers=["steering_pairs"], agent=agent_ref(sha256), hook_points=EDIT_HOOKS,
             target=f"avoid {SHORTCUT} before the first push, then solve", primary_metric="long_route_rate",
             metrics=[
                 MetricSpec(name="long_route_rate", higher_is_better=True, description="edited: long route and solved"),
