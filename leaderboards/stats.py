@@ -29,23 +29,39 @@ class Row:
     date: str
     error: str | None
     result_id: str
+    normalized_ci_low: float | None = None
+    normalized_ci_high: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+def _normalized_ci(result: Result) -> tuple[float | None, float | None]:
+    """The score's CI mapped through the result's own floor → 0, ceiling → 1 (ordered low, high)."""
+    floor, ceiling = result.metrics.get("floor"), result.metrics.get("ceiling")
+    if result.ci is None or floor is None or ceiling is None or ceiling == floor:
+        return None, None
+    low, high = sorted((c - floor) / (ceiling - floor) for c in result.ci)
+    return low, high
+
+
 def _row(result: Result, runs: int) -> Row:
     ci = result.ci or (None, None)
+    norm_low, norm_high = _normalized_ci(result)
     return Row(
         rank=None, tied=False, method=result.method, method_version=result.method_version, status=result.status,
         score=result.score, ci_low=ci[0], ci_high=ci[1], normalized_score=result.normalized_score, n=result.n,
         seed=result.seed, runs=runs, env_steps=result.compute.env_steps,
         forward_passes=result.compute.forward_passes, wall_seconds=result.compute.wall_seconds,
         date=result.created_at[:10], error=result.error, result_id=result.result_id,
+        normalized_ci_low=norm_low, normalized_ci_high=norm_high,
     )
 
 
-def _overlap(a: Row, b: Row) -> bool:
+def _overlap(a: Row, b: Row, normalized: bool = False) -> bool:
+    if normalized:
+        return (a.normalized_ci_low is not None and b.normalized_ci_low is not None
+                and a.normalized_ci_low <= b.normalized_ci_high and b.normalized_ci_low <= a.normalized_ci_high)
     return a.ci_low is not None and b.ci_low is not None and a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
 
 
@@ -62,10 +78,18 @@ def task_rows(results: list[Result]) -> list[Row]:
             ok_rows.append(_row(ok[-1], len(runs)))
         else:
             failed_rows.append(_row(runs[-1], len(runs)))
+    # Where floors are measured per answer (size-matched random-edit controls), raw scores of two methods sit
+    # on different scales; the normalised score (each result's own floor → 0, ceiling → 1) does not. So rank by
+    # it whenever every row has one (for a fixed floor and ceiling the order is the same as by raw score).
+    normalized = bool(ok_rows) and all(r.normalized_score is not None and r.normalized_ci_low is not None
+                                       for r in ok_rows)
     higher = results[0].higher_is_better if results else True
-    ok_rows.sort(key=lambda row: (-row.score if higher else row.score, row.method))
+    if normalized:
+        ok_rows.sort(key=lambda row: (-row.normalized_score, row.method))
+    else:
+        ok_rows.sort(key=lambda row: (-row.score if higher else row.score, row.method))
     for i, row in enumerate(ok_rows):
-        if i > 0 and _overlap(row, ok_rows[i - 1]):
+        if i > 0 and _overlap(row, ok_rows[i - 1], normalized):
             row.rank, row.tied = ok_rows[i - 1].rank, True
             ok_rows[i - 1].tied = True
         else:

@@ -12,8 +12,7 @@ def test_method_honours_the_contract(name):
     answers = [t.spec.id for t in get_tasks() if method.supports(t.spec.answer_kind, t.spec.family, t.spec.offers)]
     smoke = [task_id for task_id in answers if task_id.startswith("smoke/")]
     if not answers:
-        pytest.skip(f"{name} answers no registered task yet (counterfactual-goal, goal-probe: "
-                    "maze/misgen-predict-v1 registers once its zoo is complete; conv-probe: the sokoban tasks once "
+        pytest.skip(f"{name} answers no registered task yet (conv-probe: the sokoban tasks register once "
                     "sokoban-drc ships)")
     results = check_method(method, task_ids=smoke or answers[:1])
     assert all(r.status == "ok" for r in results)

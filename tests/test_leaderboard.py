@@ -15,8 +15,13 @@ JSON_FIELDS = {"rank", "method", "score", "ci_low", "ci_high", "normalized_score
                "forward_passes", "wall_seconds", "date"}
 
 
-def scored(make_result, method, score, ci, day=1, **kw):
-    return make_result(method=method, score=score, ci=ci, normalized_score=(score - 0.5) * 2,
+def scored(make_result, method, score, ci, day=1, floor=None, **kw):
+    """A result whose floor (0.5; 1.0 when lower is better) and ceiling give the normalised score."""
+    higher = kw.get("higher_is_better", True)
+    floor = (0.5 if higher else 1.0) if floor is None else floor
+    ceiling = 1.0 if higher else 0.0
+    return make_result(method=method, score=score, ci=ci, normalized_score=(score - floor) / (ceiling - floor),
+                       metrics={"score": score, "floor": floor, "ceiling": ceiling},
                        created_at=f"2026-01-{day:02d}T00:00:00+00:00", **kw)
 
 
@@ -41,6 +46,17 @@ def test_best_first_when_lower_is_better(make_result):
     ]
     rows = task_rows(results)
     assert [(r.method, r.rank) for r in rows] == [("low", 1), ("mid", 2), ("high", 3)]
+
+
+def test_rows_with_their_own_floors_rank_by_the_normalised_score(make_result):
+    """Size-matched random-edit floors differ per answer: a raw score above another's can still be worse."""
+    results = [
+        scored(make_result, "edit", 0.40, (0.35, 0.45), floor=0.10),  # 0.30 over its floor: 0.33 normalised
+        scored(make_result, "random", 0.45, (0.40, 0.50), floor=0.45),  # at its own floor: 0
+    ]
+    rows = task_rows(results)
+    assert [(r.method, r.rank, r.tied) for r in rows] == [("edit", 1, False), ("random", 2, False)]
+    assert rows[0].normalized_ci_low == pytest.approx(0.25 / 0.9) and rows[1].normalized_ci_high > 0
 
 
 def test_overlapping_cis_share_the_rank_and_are_marked_tied(make_result):
@@ -184,13 +200,15 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
     assert sorted(boards) == SMOKE_TASK_IDS
     for task, rows in boards.items():
         by_method = {cells[1]: cells for cells in rows}
-        probe_kinds = ("goal-readout", "next-action")  # readout and prediction: the linear probe answers them
-        expected = {"oracle", "random"} | ({"linear-probe"} if any(k in task for k in probe_kinds) else set())
+        real = {"goal-readout": {"linear-probe", "sparse-probe"}, "next-action": {"linear-probe", "sparse-probe"},
+                "goal-units": {"ablation-scan", "activation-variance"},
+                "goal-retarget": {"mean-difference", "probe-steering", "channel-clamp"}}
+        expected = {"oracle", "random"} | next(v for k, v in real.items() if k in task)
         assert set(by_method) == expected, task
         oracle = by_method["oracle"]
         assert oracle[0] in ("1", "1="), task
         assert oracle[3] == "1.00", task
-        assert rows[-1][1] == "random"
+        assert abs(float(by_method["random"][3])) < 0.3, task  # random ≈ 0 normalised
     assert list(cli_cwd.iterdir()) == []
 
     proc = run_cli("leaderboard", "--format", "json", home=home)
@@ -201,7 +219,7 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
         rows = {r["method"]: r for r in board["rows"]}
         assert rows["oracle"]["rank"] == 1 and rows["oracle"]["normalized_score"] == pytest.approx(1.0)
         random_row = rows["random"]
-        assert random_row["rank"] == len(rows) and not random_row["tied"], task  # last, below every real method
+        assert random_row["rank"] > 1, task  # below the oracle (real methods may sit on either side of it)
         assert abs(random_row["normalized_score"]) < 0.25, task
         # random is at the floor: the floor lies within its CI, up to 0.05 normalised (a random edit retargets
         # the smoke agent now and then: 5/300 episodes against the unedited agent's 0, CI [0.003, 0.033])
@@ -215,7 +233,8 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
     data = json.loads(proc.stdout)
     assert list(data) == ["smoke/goal-units-v1"]
     assert data["smoke/goal-units-v1"]["primary_metric"] == "auroc"
-    assert [r["method"] for r in data["smoke/goal-units-v1"]["rows"]] == ["oracle", "random"]
+    methods = [r["method"] for r in data["smoke/goal-units-v1"]["rows"]]
+    assert methods[0] == "oracle" and set(methods) == {"oracle", "random", "ablation-scan", "activation-variance"}
     for row in data["smoke/goal-units-v1"]["rows"]:
         assert JSON_FIELDS <= set(row)
 
