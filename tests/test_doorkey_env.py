@@ -123,3 +123,28 @@ def test_batched_env_labels_resume_and_refusals():
         env.step(np.full(4, 6))
     with pytest.raises(ValueError, match="DoorKey size 9 is not offered"):
         D.DoorKeyVecEnv(1, size=9)
+
+
+def test_splits_draw_disjoint_reset_seeds_and_the_card_measure_is_deterministic():
+    import torch
+
+    from mirl.seeding import seed_everything
+    from mirl.tasks.doorkey import agent as A
+
+    drawn = {}
+    for split in ("train", "test"):
+        env = D.DoorKeyVecEnv(2, size=6, seed=0, split=split)
+        seeds = []
+        for i in range(2):
+            env.envs[i].reset = lambda seed=None, _reset=env.envs[i].reset, _s=seeds: (_s.append(seed), _reset(seed=seed))[1]
+        env.reset(seed=0)
+        drawn[split] = seeds
+    assert all(s < D.TEST_SEEDS_FROM for s in drawn["train"]) and all(s >= D.TEST_SEEDS_FROM for s in drawn["test"])
+    with pytest.raises(ValueError, match="split must be one of"):
+        D.DoorKeyVecEnv(1, split="validation")
+    seed_everything(0)
+    agent = A.build().eval()
+    with torch.no_grad():
+        first, again = A.success(agent, episodes=12, num_envs=4), A.success(agent, episodes=12, num_envs=4)
+    assert first["success"] == again["success"] and 0.0 <= first["success"] <= 1.0
+    assert np.isnan(first["mean_length"]) or first["mean_length"] == again["mean_length"]

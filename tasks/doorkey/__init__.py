@@ -1,3 +1,12 @@
 """Task family `doorkey` (issue 7, in progress): MiniGrid DoorKey with exact causal variables and counterfactual
-states, for causal-variable localization with planted ground truth. The environment is built (env.py); the
-agents and tasks follow, and register here once they ship."""
+states, for causal-variable localization with planted ground truth. The environment and the natural agent's
+spec are built; the agents train next and the tasks register here once they ship (see README.md)."""
+
+from mirl import hookimpl
+
+
+@hookimpl
+def register_agents(register):
+    from .agent import spec
+
+    register(spec())

@@ -38,6 +38,11 @@ NUM_ACTIONS = 6  # MiniGrid's actions without "done", which DoorKey never needs
 ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle")
 
 
+# Layouts come from MiniGrid's reset seed: "train" envs draw seeds below this, "test" envs from it on.
+TEST_SEEDS_FROM = 1_000_000_000
+SPLITS = (None, "train", "test")
+
+
 class CounterfactualError(ValueError):
     """A counterfactual that cannot exist; the message says why and what would."""
 
@@ -259,16 +264,20 @@ class DoorKeyVecEnv:
     drawn from the env's Generator), mirl's vectorized-env protocol. Observations as ``observe``; reward
     MiniGrid's 1 − 0.9·t/T at the goal."""
 
-    def __init__(self, num_envs: int, size: int = DEFAULT_SIZE, seed: int = 0):
+    def __init__(self, num_envs: int, size: int = DEFAULT_SIZE, seed: int = 0, split: str | None = None):
         from minigrid.envs import DoorKeyEnv
 
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        self.split = split
         self.num_envs, self.size = num_envs, check_size(size)
         self.envs = [DoorKeyEnv(size=size) for _ in range(num_envs)]
         self.max_steps = self.envs[0].max_steps
         self._rng = np.random.default_rng(seed)
 
     def _reset_env(self, i: int) -> None:
-        self.envs[i].reset(seed=int(self._rng.integers(2**31)))
+        low, high = {None: (0, 2**31), "train": (0, TEST_SEEDS_FROM), "test": (TEST_SEEDS_FROM, 2**31)}[self.split]
+        self.envs[i].reset(seed=int(self._rng.integers(low, high)))
 
     def states(self) -> list[State]:
         return [state_of(e) for e in self.envs]
