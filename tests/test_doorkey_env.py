@@ -148,3 +148,26 @@ def test_splits_draw_disjoint_reset_seeds_and_the_card_measure_is_deterministic(
         first, again = A.success(agent, episodes=12, num_envs=4), A.success(agent, episodes=12, num_envs=4)
     assert first["success"] == again["success"] and 0.0 <= first["success"] <= 1.0
     assert np.isnan(first["mean_length"]) or first["mean_length"] == again["mean_length"]
+
+
+def test_the_iit_trainer_runs_deterministically_on_valid_pairs():
+    import torch
+
+    from mirl.nets import GridCNN
+    from mirl.tasks.doorkey import planted as P
+
+    pool = P.state_pool(6, seed=0, episodes=30)
+    assert len(pool.states) > 50 and 0 < pool.has_key.mean() < 1
+    assert np.allclose(pool.targets.sum(1), 1.0)
+    b, s, cfs = P.sample_pairs(pool, 64, np.random.default_rng(0))
+    assert all(pool.has_key[i] != pool.has_key[j] for i, j in zip(b, s))
+    assert all(c.carrying == pool.states[j].carrying and D.expert_actions(c) for c, j in zip(cfs, s))
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        net = GridCNN(in_channels=D.PLANES, size=4, num_actions=D.NUM_ACTIONS, channels=16, layers=3, hidden=32)
+        losses = P.train_planted(net, pool, steps=3, batch=32, seed=0, log=lambda line: None)
+        weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    assert torch.equal(weights[0], weights[1]) and set(losses) == {"behaviour", "iit", "exclusive", "decoy"}
+    accuracy = P.interchange_accuracy(net.eval(), pool, P.PLANTED, pairs=64)
+    assert 0.0 <= accuracy <= 1.0

@@ -197,13 +197,15 @@ def _passable(state: State, x: int, y: int) -> bool:
 
 def expert_actions(state: State) -> frozenset[int]:
     """The optimal first actions (a set: ties are common) toward the current sub-goal — pick up the key, then
-    open the door, then step onto the goal — by breadth-first search over (cell, direction)."""
-    if not state.carrying and not state.door_open:
-        target, interact = state.key, PICKUP
-    elif not state.door_open:
+    open the door, then step onto the goal — by breadth-first search over (cell, direction). Empty if the
+    sub-goal cannot be reached (e.g. a key dropped where no free cell faces it)."""
+    door_state = int(state.grid[state.door][2])
+    if door_state == OPEN:
+        target, interact = state.goal, FORWARD
+    elif door_state == CLOSED or state.carrying:  # a closed (unlocked) door opens without the key
         target, interact = state.door, TOGGLE
     else:
-        target, interact = state.goal, FORWARD
+        target, interact = state.key, PICKUP
     start = (tuple(state.agent), state.direction)
 
     def facing(node) -> tuple[int, int]:
