@@ -171,3 +171,28 @@ def test_the_iit_trainer_runs_deterministically_on_valid_pairs():
     assert torch.equal(weights[0], weights[1]) and set(losses) == {"behaviour", "iit", "exclusive", "decoy"}
     accuracy = P.interchange_accuracy(net.eval(), pool, P.PLANTED, pairs=64)
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_iia_curve_grows_with_the_units_patched_and_patching_everything_is_the_counterfactual():
+    import torch
+
+    from mirl.nets import GridCNN
+    from mirl.tasks.doorkey import planted as P
+
+    pool = P.state_pool(6, seed=0, episodes=30)
+    torch.manual_seed(0)
+    net = GridCNN(in_channels=D.PLANES, size=4, num_actions=D.NUM_ACTIONS, channels=16, layers=3, hidden=32)
+    P.train_planted(net, pool, steps=40, batch=64, seed=0, log=lambda line: None)
+    net.eval()
+    hooks = [f"encoder.conv{i}.hook_out" for i in range(3)]
+    # patching no unit is the unedited agent: its IIA is how often its base action happens to suit c
+    none = P.unit_interchange_accuracy(net, pool, {hooks[0]: []}, pairs=200)
+    b, s_, cfs = P.sample_pairs(pool, 200, np.random.default_rng(1))
+    with torch.no_grad():
+        chosen = net(torch.from_numpy(D.observe([pool.states[i] for i in b])))[0].argmax(-1).numpy()
+    best = [D.expert_actions(c) for c in cfs]
+    keep = [i for i in range(200) if not best[i] & D.expert_actions(pool.states[b[i]])]
+    assert none == pytest.approx(np.mean([chosen[i] in best[i] for i in keep]))
+    order = [(h, c) for h in hooks for c in range(16)]
+    curve = P.iia_curve(net, pool, order, percents=(1, 50, 100), pairs=200)
+    assert set(curve) == {1, 50, 100} and all(0.0 <= v <= 1.0 for v in curve.values())

@@ -151,16 +151,52 @@ def train_planted(agent, pool: Pool, steps: int, seed: int = 0, batch: int = 256
 
 @torch.no_grad()
 def interchange_accuracy(agent, pool: Pool, channels, pairs: int = 1000, seed: int = 1,
-                         changing_only: bool = True) -> float:
-    """IIA of ``channels`` at the plant layer: the fraction of (base, source) pairs in which the base patched
-    with the source's channels takes an optimal action for the counterfactual state (pairs where the expert's
-    optimal actions on c and on the base are disjoint, when ``changing_only``)."""
+                         changing_only: bool = True, hook: str = PLANT_HOOK) -> float:
+    """IIA of ``channels`` at ``hook`` (see ``unit_interchange_accuracy``)."""
+    return unit_interchange_accuracy(agent, pool, {hook: list(channels)}, pairs, seed, changing_only)
+
+
+@torch.no_grad()
+def unit_interchange_accuracy(agent, pool: Pool, units: dict[str, list[int]], pairs: int = 1000, seed: int = 1,
+                              changing_only: bool = True) -> float:
+    """MIB-style interchange-intervention accuracy of channel ``units`` (hook → channels): the fraction of
+    (base, source) pairs in which the base, with those channels taken from the source, takes an optimal action
+    for the counterfactual state c. ``changing_only``: only pairs where the expert's optimal actions on c and
+    on the base are disjoint (elsewhere any unit set scores well by doing nothing)."""
     rng = np.random.default_rng(seed)
     b, s, cfs = sample_pairs(pool, pairs, rng)
     cf_best = [doorkey.expert_actions(c) for c in cfs]
     obs = torch.from_numpy(doorkey.observe(pool.states))
-    _, source_acts = _acts(agent, obs[s])
-    chosen = _patched(agent, obs[b], source_acts, channels).argmax(-1).numpy()
+    hooks = [h for h, chans in units.items() if chans]
+    _, cache = agent.run_with_cache(obs[s], names=hooks)
+    edits = []
+    for hook in hooks:
+        index = torch.tensor(units[hook])
+
+        def patch(act: torch.Tensor, _name: str, index=index, donor=cache[hook]) -> torch.Tensor:
+            out = act.clone()
+            out[:, index] = donor[:, index]
+            return out
+
+        edits.append((hook, patch))
+    with agent.hooks(edits):
+        chosen = agent(obs[b])[0].argmax(-1).numpy()
     keep = [i for i in range(len(b)) if not changing_only or
             not (cf_best[i] & doorkey.expert_actions(pool.states[b[i]]))]
     return float(np.mean([chosen[i] in cf_best[i] for i in keep])) if keep else float("nan")
+
+
+def iia_curve(agent, pool: Pool, order: list[tuple[str, int]], percents=(1, 2, 5, 10, 20, 50), pairs: int = 1000,
+              seed: int = 1) -> dict[int, float]:
+    """IIA when the top k% of ``order`` (units as (hook, channel), best first) are patched, per k: issue 7's
+    haskey-locate curve (its area, the mean over k, is the primary score)."""
+    import math
+
+    curve = {}
+    for k in percents:
+        top = order[: max(1, math.ceil(k / 100 * len(order)))]
+        units: dict[str, list[int]] = {}
+        for hook, channel in top:
+            units.setdefault(hook, []).append(channel)
+        curve[k] = unit_interchange_accuracy(agent, pool, units, pairs, seed)
+    return curve
