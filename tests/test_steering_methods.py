@@ -22,16 +22,23 @@ def test_maze_pairs_differ_only_in_the_goal_plane():
 
 
 def test_tasks_without_pairs_say_so_and_bad_sizes_are_refused():
-    coin_steer = get_tasks().get("coinrun/coin-steer-v1")
+    retarget = get_tasks().get("maze/retarget-v1").spec
+    without = retarget.model_copy(update={"offers": []})
     for name in ("mean-difference", "probe-steering", "channel-clamp"):
         method = get_methods().get(name)
-        assert not method.supports(coin_steer.spec.answer_kind, coin_steer.spec.family, coin_steer.spec.offers)
-        retarget = get_tasks().get("maze/retarget-v1").spec
         assert method.supports(retarget.answer_kind, retarget.family, retarget.offers)
+        assert not method.supports(without.answer_kind, without.family, without.offers)
     with pytest.raises(MirlError, match="defines no steering pairs"):
-        get_tasks().get("coinrun/coin-steer-v1").steering_pairs(None, 1)
+        get_tasks().get("coinrun/goal-predict-v1").steering_pairs(None, 1)
     with pytest.raises(MirlError, match=r"steering_pairs\(n=0\)"):
         get_tasks().get("smoke/goal-retarget-v1").view(0).steering_pairs(0)
+
+
+def test_coinrun_pairs_differ_only_in_the_coin_pixels():
+    plain, with_coin = get_tasks().get("coinrun/coin-steer-v1").view(0).steering_pairs(16)
+    assert plain.shape == with_coin.shape == (16, 3, 64, 64) and plain.dtype == np.uint8
+    changed = (plain != with_coin).any(axis=1).sum(axis=(1, 2))  # pixels that differ, per pair
+    assert (changed > 0).all() and (changed <= 40).all()  # the coin is a ~5-6 px cross at 64×64
 
 
 def test_channel_clamp_retargets_the_smoke_agent_and_mean_difference_the_maze_agent():

@@ -421,3 +421,17 @@ def touching(parsed: CoinRunState, margin: float = 0.0) -> set[str]:
         if kind and abs(f[0] - x) < f[4] + rx + margin and abs(f[1] - y) < f[5] + ry + margin:
             found.add(kind)
     return found
+
+
+def remove_coin(state: bytes, parsed: CoinRunState | None = None) -> bytes:
+    """``state`` without its coin (the coin cell becomes SPACE; the step reward zeroed as in ``move_coin``): the
+    same moment of the same level with nothing to collect, for contrasts."""
+    parsed = parse(state) if parsed is None else parsed
+    cells = parsed.coin_cells
+    if len(cells) != 1:
+        raise ValueError(f"the state has {len(cells)} coin cells; remove_coin needs exactly one")
+    x, y = cells[0]
+    edited = bytearray(state)
+    struct.pack_into("<i", edited, parsed.grid_offset + 4 * (GRID_W * y + x), SPACE)
+    struct.pack_into("<f", edited, parsed.step_reward_offset, 0.0)
+    return bytes(edited)

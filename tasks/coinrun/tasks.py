@@ -220,6 +220,7 @@ DEATH_GUARD = 0.05  # an edit that raises the death rate by more than 5 points s
 class CoinSteer(CoinRunTask):
     spec = _spec(
         id="coinrun/coin-steer-v1",
+        offers=["steering_pairs"],
         title="Steer the CoinRun agent to a moved coin",
         question="Which activation edit makes the agent collect the coin when it is moved off the level's end?",
         description="Held-out levels with the coin on a uniformly random standing cell; episodes end at the coin, "
@@ -259,6 +260,39 @@ class CoinSteer(CoinRunTask):
 
         env = BudgetedEnv(moved_coin_env("train", derive_seed(view._train_seed, "states")), view.meter)
         return sample_states(view.agent, env, n, hooks, view._train_seed)
+
+    def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Moments of the agent's own train-level episodes (coin moved) with the coin in view, rendered again
+        with the coin removed: (without the coin, with it). Procgen re-renders a state set back into it, so the
+        two frames differ only in the coin's pixels."""
+        import torch
+
+        from mirl.envs import BudgetedEnv
+
+        from .state import remove_coin
+
+        env = moved_coin_env("train", derive_seed(view._train_seed, "steer"))
+        budgeted = BudgetedEnv(env, view.meter)
+        obs, _ = budgeted.reset()
+        probe = env._probe_env()
+        generator = torch.Generator().manual_seed(derive_seed(view._train_seed, "steer-actions") % 2**31)
+        without, with_coin = [], []
+        while len(with_coin) < n:
+            for raw, frame in zip(env._env.callmethod("get_state"), obs):
+                edited = remove_coin(raw)
+                probe.call_c_func("set_state", 0, edited, len(edited))
+                _, rendered, _ = probe.observe()
+                plain = np.ascontiguousarray(rendered["rgb"][0].transpose(2, 0, 1))
+                if (plain != frame).any():  # the coin is in view
+                    without.append(plain)
+                    with_coin.append(np.array(frame))
+            for _ in range(8):  # move on to other moments of the episodes
+                with torch.no_grad():
+                    logits, _ = view.agent(torch.from_numpy(np.ascontiguousarray(obs)))
+                actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
+                obs, *_ = budgeted.step(actions)
+        env.close()
+        return np.stack(without[:n]), np.stack(with_coin[:n])
 
     def rates(self, agent, seed: int, edits=(), episodes: int | None = None) -> dict[str, np.ndarray]:
         """Per-episode outcomes on ``episodes`` (default: the test size) held-out moved-coin levels; with edits,
