@@ -7,8 +7,6 @@ class 1 (w₁ − w₀, b₁ − b₀). The observation itself is a candidate on
 
 from __future__ import annotations
 
-import numpy as np
-
 from mirl.method import Method
 from mirl.probes import fit_logistic
 from mirl.schemas import MethodInfo

@@ -7,7 +7,6 @@ see the same levels on every machine; the test levels are the held-out tenth of 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np

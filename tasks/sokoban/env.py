@@ -461,17 +461,13 @@ class SokobanVecEnv:
 
     def _new_episodes(self, envs: np.ndarray) -> None:
         k = len(envs)
-        if self.order == "sequential":
-            index = self.episodes_started + np.arange(k)
-            if index[-1] >= len(self.pool):
-                index = index % len(self.pool)  # wraps around; scorers ask for at most len(pool) episodes
-            source = self.pool
+        if self.order == "sequential":  # wraps around; scorers ask for at most len(pool) episodes
+            index = (self.episodes_started + np.arange(k)) % len(self.pool)
         else:
             index = self._rng.integers(0, len(self.pool), size=k)
-            source = self.pool
         self.level_index[envs] = index
-        self.walls[envs], self.targets[envs] = source.walls[index], source.targets[index]
-        self.boxes[envs], self.agent[envs] = source.boxes[index], source.agent[index]
+        self.walls[envs], self.targets[envs] = self.pool.walls[index], self.pool.targets[index]
+        self.boxes[envs], self.agent[envs] = self.pool.boxes[index], self.pool.agent[index]
         if self.mix is not None:
             p = self.mix_start + (1 - self.mix_start) * min(1.0, self.episodes_started / self.mix_episodes)
             take = self._rng.random(k) < p

@@ -151,7 +151,7 @@ class PlanReadout(SokobanTask):
         return self.states(view.agent, self.train_levels(view._train_seed), derive_seed(view._train_seed, "ep"),
                            hooks, n)
 
-    def observation_floor(self, agent, train: TrainData, test: TrainData, seed: int) -> float:
+    def observation_floor(self, train: TrainData, test: TrainData, seed: int) -> float:
         """Macro-F1 of a 3×3 conv probe on the observation (one probe per target), fitted on ``train``."""
         from mirl.probes import conv_probe_logits, fit_conv_probe
 
@@ -175,7 +175,7 @@ class PlanReadout(SokobanTask):
             logits += test.activations[hook].reshape(len(test), -1).astype(np.float64) @ w
         predicted = logits.reshape(len(test), len(TARGETS) * SQUARES, CLASSES).argmax(-1)
         return self.score_predictions(predicted, test.labels["plan_directions"],
-                                      self.observation_floor(agent, train, test, seed), seed)
+                                      self.observation_floor(train, test, seed), seed)
 
     def score_predictions(self, predicted: np.ndarray, labels: np.ndarray, floor: float, seed: int) -> ScoreReport:
         """``predicted`` and ``labels`` [N, 72] (box squares, then agent squares)."""
@@ -468,7 +468,7 @@ def plan_probe_f1(agent, seed: int = 0, train_states: int = 3000, test_states: i
     levels, scored on test levels), against a 3×3 conv probe on the observation (Bush et al.'s comparison)."""
     from mirl.probes import conv_probe_logits, fit_conv_probe
 
-    task = PlanReadout("0" * 64)
+    task = SokobanTask()  # states() needs no spec
     train = task.states(agent, levels_for(derive_seed(seed, "card-train"), train_states // 6, "train"),
                         derive_seed(seed, "card-train-ep"), list(STATE_HOOKS), train_states)
     test = task.states(agent, levels_for(derive_seed(seed, "card-test"), test_states // 6, "test"),
