@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 # Bump when what ``collect`` records changes meaning: it is part of every cache key.
 FORMAT_VERSION = 1
 _BLOCK_BYTES = 32 << 20  # recorded arrays grow in blocks of about this size
+_ONE_BLOCK_MAX_BYTES = 4 << 30  # in RAM, a capped rollout up to this size is recorded into one block
 _NPY_HEADER_BYTES = 512  # fixed, so a streamed .npy gets its final shape written in place at the end
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -96,11 +97,16 @@ class _Column:
     one block is reused: each time it fills up it is appended to a ``.npy`` file, and the result is
     memory-mapped, so memory stays flat however long the rollout. (NumPy asks Linux for transparent huge
     pages for allocations of 4 MB or more, which makes writing to fresh blocks markedly faster.)
+
+    In RAM, when the number of steps is capped (``max_rows``), the first block is sized to hold them all (up
+    to ``_ONE_BLOCK_MAX_BYTES``): Linux maps the pages only when they are written, so the unused tail costs
+    nothing, and the final copy — a tenth of a pixel agent's collection time — is skipped.
     """
 
-    def __init__(self, dtype: Any, path: Path | None = None):
+    def __init__(self, dtype: Any, path: Path | None = None, max_rows: int | None = None):
         self.dtype = np.dtype(dtype)
         self.path = path
+        self.max_rows = max_rows
         self.file = None
         self.blocks: list[np.ndarray | None] = []
         self.block: np.ndarray | None = None
@@ -122,7 +128,10 @@ class _Column:
 
     def _start(self, step_shape: tuple[int, ...]) -> None:
         step_bytes = max(1, int(np.prod(step_shape)) * self.dtype.itemsize)
-        self.block = np.empty((-(-_BLOCK_BYTES // step_bytes), *step_shape), dtype=self.dtype)
+        rows = -(-_BLOCK_BYTES // step_bytes)
+        if self.path is None and self.max_rows is not None and self.max_rows * step_bytes <= _ONE_BLOCK_MAX_BYTES:
+            rows = max(rows, self.max_rows)
+        self.block = np.empty((rows, *step_shape), dtype=self.dtype)
         self.blocks.append(self.block)
         if self.path is not None:
             self.file = open(self.path, "wb")
@@ -231,7 +240,7 @@ def collect(
     logits_steps: list[torch.Tensor] = []
     value_steps: list[torch.Tensor] = []
     label_steps: dict[str, list[np.ndarray]] = {}
-    act_cols = {h: _Column(np.float16, disk("activations", h)) for h in hooks}
+    act_cols = {h: _Column(np.float16, disk("activations", h), max_steps) for h in hooks}
 
     def recorder(column: _Column) -> Callable:
         def record(act: torch.Tensor, _name: str) -> None:
@@ -245,7 +254,7 @@ def collect(
     recurrent = getattr(agent, "recurrent", False)
     generator = torch.Generator().manual_seed(seed)
     obs, _ = env.reset(seed=seed)
-    obs_col = _Column(obs.dtype, disk("", "obs"))
+    obs_col = _Column(obs.dtype, disk("", "obs"), max_steps)
     starts = np.ones(num_envs, dtype=bool)
     state = None
     # Episodes are numbered in the order they start (ties by env index). One env's episodes have increasing

@@ -120,6 +120,25 @@ def test_fewer_episodes_than_envs_and_max_steps(agent):
     assert (cut.labels["steps_to_episode_end"][running] == -1).all()
 
 
+def test_a_capped_rollout_is_recorded_into_one_block_without_a_final_copy():
+    """With ``max_rows`` known, rows beyond one 32 MB block land in the same array, which is returned as is."""
+    from mirl.rollouts import _BLOCK_BYTES, _Column
+
+    rows_per_block = _BLOCK_BYTES // (64 * 64 * 3)
+    column = _Column(np.uint8, max_rows=rows_per_block + 5)
+    for i in range(rows_per_block + 3):
+        column.append(np.full((64, 64, 3), i % 256, dtype=np.uint8))
+    assert len(column.blocks) == 1
+    first_block = column.block
+    out = column.finish()
+    assert out.shape == (rows_per_block + 3, 64, 64, 3) and np.shares_memory(out, first_block)
+    assert (out[:, 0, 0, 0] == np.arange(rows_per_block + 3) % 256).all()
+    uncapped = _Column(np.uint8)
+    for i in range(rows_per_block + 3):
+        uncapped.append(np.full((64, 64, 3), i % 256, dtype=np.uint8))
+    assert len(uncapped.blocks) == 2 and (uncapped.finish() == out).all()
+
+
 def test_labels_are_the_env_state_the_agent_acted_on(sampled):
     r = sampled
     T, B = r.actions.shape
