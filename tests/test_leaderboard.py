@@ -191,6 +191,10 @@ def parse_tables(text: str) -> dict[str, list[list[str]]]:
     return boards
 
 
+GOAL_UNITS_METHODS = {"ablation-scan", "activation-variance", "gradient-x-activation", "integrated-gradients",
+                      "attribution-patching"}
+
+
 def test_bench_end_to_end(home, run_cli, cli_cwd):
     proc = run_cli("bench", "--tasks", "smoke/*", "--no-wandb", home=home)  # coinrun: benchmarks/test_task_scoring.py
 
@@ -200,9 +204,10 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
     assert sorted(boards) == SMOKE_TASK_IDS
     for task, rows in boards.items():
         by_method = {cells[1]: cells for cells in rows}
-        real = {"goal-readout": {"linear-probe", "sparse-probe"}, "next-action": {"linear-probe", "sparse-probe"},
-                "goal-units": {"ablation-scan", "activation-variance"},
-                "goal-retarget": {"mean-difference", "probe-steering", "channel-clamp"}}
+        real = {"goal-readout": {"linear-probe", "sparse-probe", "nmf-probe"},
+                "next-action": {"linear-probe", "sparse-probe", "nmf-probe", "obs-only-predictor", "prior"},
+                "goal-units": GOAL_UNITS_METHODS,
+                "goal-retarget": {"mean-difference", "probe-steering", "channel-clamp", "projection-removal"}}
         expected = {"oracle", "random"} | next(v for k, v in real.items() if k in task)
         assert set(by_method) == expected, task
         oracle = by_method["oracle"]
@@ -234,7 +239,7 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
     assert list(data) == ["smoke/goal-units-v1"]
     assert data["smoke/goal-units-v1"]["primary_metric"] == "auroc"
     methods = [r["method"] for r in data["smoke/goal-units-v1"]["rows"]]
-    assert methods[0] == "oracle" and set(methods) == {"oracle", "random", "ablation-scan", "activation-variance"}
+    assert methods[0] == "oracle" and set(methods) == {"oracle", "random"} | GOAL_UNITS_METHODS
     for row in data["smoke/goal-units-v1"]["rows"]:
         assert JSON_FIELDS <= set(row)
 

@@ -14,12 +14,9 @@ import numpy as np
 from mirl.method import Method
 from mirl.schemas import MethodInfo, UnitScores
 
-SCAN_ENVS, SCAN_STEPS = 32, 16  # the replayed rollout (at most): envs × steps forward rows per unit
-
-
-def _unit_shape(view, hook: str) -> tuple[int, ...]:
-    shape = tuple(view.hook_points[hook])
-    return shape[:1] if view.spec.unit_level == "channel" else shape
+from .common import ROLLOUT_ENVS as SCAN_ENVS
+from .common import ROLLOUT_STEPS as SCAN_STEPS
+from .common import affordable_steps, play, unit_shape
 
 
 class ActivationVariance(Method):
@@ -66,13 +63,12 @@ class AblationScan(Method):
 
         agent = view.agent
         hooks = list(view.hook_points)
-        units = sum(int(np.prod(_unit_shape(view, h))) for h in hooks)
-        # as many replay steps as nine tenths of the forward-pass budget allows (2 to SCAN_STEPS)
-        steps = int(np.clip(0.9 * view.spec.budget.forward_passes // ((units + 1) * SCAN_ENVS), 2, SCAN_STEPS))
+        units = sum(int(np.prod(unit_shape(view, h))) for h in hooks)
+        steps = affordable_steps(view, units + 1)  # the rollout, then one replay per unit
         obs, starts, base_logp, means = self._rollout(view, hooks, steps)
         scores = {}
         for hook in hooks:
-            shape = _unit_shape(view, hook)
+            shape = unit_shape(view, hook)
             effect = np.zeros(int(np.prod(shape)))
             for unit in range(len(effect)):
                 index = np.unravel_index(unit, shape)
@@ -104,27 +100,23 @@ class AblationScan(Method):
         """The unablated rollout: observations, episode starts, log-policy and each hook's mean activation."""
         import torch
 
-        env = view.make_env(SCAN_ENVS)
-        x, _ = env.reset(seed=int(view.rng.integers(2**31)))
-        generator = torch.Generator().manual_seed(int(view.rng.integers(2**31)))
-        starts = np.ones(SCAN_ENVS, dtype=bool)
         sums: dict[str, torch.Tensor] = {}
 
         def record(act: torch.Tensor, name: str) -> None:
             sums[name] = sums.get(name, 0) + act.detach().double().sum(0)
 
-        observations, start_flags, state, logps = [], [], None, []
+        observations, start_flags, logps, state = [], [], [], None
+
+        def act(obs_t, starts_t):
+            nonlocal state
+            logits, _, state = view.agent.act(obs_t, state, starts_t)
+            observations.append(obs_t)
+            start_flags.append(starts_t)
+            logps.append(torch.log_softmax(logits.float(), -1))
+            return logits
+
         with torch.no_grad(), view.agent.hooks([(h, record) for h in hooks]):
-            for _ in range(steps):
-                obs_t, starts_t = torch.from_numpy(np.asarray(x)), torch.from_numpy(starts.copy())
-                logits, _, state = view.agent.act(obs_t, state, starts_t)
-                logp = torch.log_softmax(logits.float(), -1)
-                actions = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1).numpy()
-                observations.append(obs_t)
-                start_flags.append(starts_t)
-                logps.append(logp)
-                x, _, terminated, truncated, _ = env.step(actions)
-                starts = np.asarray(terminated) | np.asarray(truncated)
+            play(view, steps, act)
         rows = SCAN_ENVS * steps
         means = {h: (s / rows).float() for h, s in sums.items()}
         return observations, start_flags, torch.stack(logps), means

@@ -1,4 +1,5 @@
-"""Built-in baseline methods: `random` (every answer kind) and `oracle` (smoke family only)."""
+"""Built-in baseline methods: `random` (every answer kind), `oracle` (smoke family only) and `prior`
+(predictions from label frequencies alone)."""
 
 from mirl import hookimpl
 
@@ -6,7 +7,9 @@ from mirl import hookimpl
 @hookimpl
 def register_methods(register):
     from .oracle import Oracle
+    from .prior import Prior
     from .random import RandomMethod
 
     register(RandomMethod)
     register(Oracle)
+    register(Prior)

@@ -7,10 +7,13 @@ from mirl import hookimpl
 def register_methods(register):
     from .conv import ConvProbe
     from .goal_probe import GoalProbe
-    from .linear import LinearProbe
+    from .linear import LinearProbe, ObsOnlyPredictor
+    from .nmf import NMFProbe
     from .sparse import SparseProbe
 
     register(LinearProbe)
     register(ConvProbe)
     register(SparseProbe)
     register(GoalProbe)
+    register(NMFProbe)
+    register(ObsOnlyPredictor)

@@ -23,9 +23,11 @@ class LabelledSplit:
     val: np.ndarray  # the held-out rows that choose them
 
 
-def labelled_split(view, method: str) -> LabelledSplit:
-    """Every offered hook point but the observation (unless it is all there is), whole train split."""
-    hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
+def labelled_split(view, method: str, hooks: list[str] | None = None) -> LabelledSplit:
+    """The whole train split at ``hooks`` (default: every offered hook point but the observation, unless it is
+    all there is)."""
+    if hooks is None:
+        hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
     data = view.train_data(hooks=hooks)
     labels = np.asarray(data.labels[view.spec.target]).astype(np.int64)
     if labels.ndim != 1:

@@ -1,12 +1,17 @@
-"""`linear-probe`: multinomial logistic regression on one hook point's activations.
+"""`linear-probe`: multinomial logistic regression on one hook point's activations; `obs-only-predictor`: the
+same on the observation alone.
 
 The hook point and the L2 strength are chosen on a held-out fifth of the train split (balanced accuracy), then
 the probe is refitted on the whole split. For a prediction task with one output, the answer is the log-odds of
 class 1 (w₁ − w₀, b₁ − b₀). The observation itself is a candidate only where a task offers nothing else.
+
+obs-only-predictor asks how much of a prediction needs the agent's internals at all: what the observation
+(``hook_obs``, the agent's input) predicts by a linear probe is the bar an activation probe has to clear.
 """
 
 from __future__ import annotations
 
+from mirl.errors import MirlError
 from mirl.method import Method
 from mirl.probes import fit_logistic
 from mirl.schemas import MethodInfo
@@ -31,8 +36,12 @@ class LinearProbe(Method):
         compute="the task's whole train split (its forward passes) and (hooks × L2 grid + 1) logistic fits",
     )
 
+    def hooks(self, view) -> list[str] | None:
+        """The hook points to choose from (None: every offered one but the observation)."""
+        return None
+
     def solve(self, view):
-        split = labelled_split(view, "linear-probe")
+        split = labelled_split(view, self.info.name, self.hooks(view))
         y = split.labels
         best = None
         for hook, x in split.activations.items():
@@ -44,3 +53,25 @@ class LinearProbe(Method):
         _, hook, l2 = best
         w, b = fit_logistic(split.activations[hook], y, split.classes, l2=l2)
         return decoder_answer(view, hook, w, b, split.outputs)
+
+
+class ObsOnlyPredictor(LinearProbe):
+    info = MethodInfo(
+        name="obs-only-predictor",
+        version="1",
+        answer_kinds=["prediction"],
+        description="Logistic regression on the observation alone (hook_obs, the agent's input), L2 chosen on a "
+        "held-out fifth of the train split: what an activation probe must beat to show the internals add anything",
+        references=["Hewitt & Liang 2019, Designing and Interpreting Probes with Control Tasks (arXiv 1909.03368)",
+                    "Alain & Bengio 2016, Understanding intermediate layers using linear classifier probes "
+                    "(arXiv 1610.01644)"],
+        hyperparameters={"l2_grid": list(L2_GRID), "holdout_fraction": HOLDOUT, "optimiser": "L-BFGS, 100 steps",
+                         "hooks": ["hook_obs"]},
+        compute="the task's whole train split (its forward passes) and (L2 grid + 1) logistic fits on the "
+        "observation",
+    )
+
+    def hooks(self, view):
+        if "hook_obs" not in view.hook_points:
+            raise MirlError(f"obs-only-predictor reads hook_obs, which {view.spec.id} does not offer")
+        return ["hook_obs"]

@@ -7,7 +7,9 @@ from mirl import hookimpl
 @hookimpl
 def register_methods(register):
     from .contrast import ChannelClamp, MeanDifference, ProbeSteering
+    from .projection import ProjectionRemoval
 
     register(MeanDifference)
     register(ProbeSteering)
     register(ChannelClamp)
+    register(ProjectionRemoval)

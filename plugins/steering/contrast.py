@@ -38,19 +38,37 @@ def _activations(agent, obs: np.ndarray, hooks: list[str]) -> tuple[np.ndarray, 
     return torch.log_softmax(out[0].float(), -1).numpy(), {h: a.double().numpy() for h, a in cache.items()}
 
 
-def _edited_logp(agent, obs: np.ndarray, edit: Edit) -> np.ndarray:
+def _edited_logp(agent, obs: np.ndarray, edits: list[Edit]) -> np.ndarray:
     import torch
 
     from mirl.interventions import EditHooks
 
-    with torch.no_grad(), agent.hooks(EditHooks([edit]).fwd()):
+    with torch.no_grad(), agent.hooks(EditHooks(edits).fwd()):
         out = agent(torch.from_numpy(obs))
     return torch.log_softmax(out[0].float(), -1).numpy()
 
 
+def probe_direction(plain: np.ndarray, feature: np.ndarray, seed: int) -> np.ndarray | None:
+    """The unit weight vector of a logistic probe separating flattened ``plain`` from ``feature`` activations,
+    oriented so that the feature projects higher (None where the probe's weights vanish)."""
+    from mirl.probes import fit_logistic
+
+    x = np.concatenate([plain, feature]).reshape(len(plain) + len(feature), -1)
+    y = np.repeat([0, 1], [len(plain), len(feature)])
+    w, _ = fit_logistic(x, y, 2, seed=seed)
+    direction = w[:, 1] - w[:, 0]
+    norm = np.linalg.norm(direction)
+    if norm == 0:
+        return None
+    direction /= norm
+    return direction if (x[y == 1] @ direction).mean() >= (x[y == 0] @ direction).mean() else -direction
+
+
 class _ContrastSteering(Method):
-    def candidates(self, plain: dict[str, np.ndarray], feature: dict[str, np.ndarray], view) -> list[Edit]:
-        """Candidate edits built from the first half of the pairs' activations (hook → [n, *shape])."""
+    def candidates(self, plain: dict[str, np.ndarray], feature: dict[str, np.ndarray],
+                   view) -> list[Edit | list[Edit]]:
+        """Candidate edits (one edit, or edits applied in order) built from the first half of the pairs'
+        activations (hook → [n, *shape])."""
         raise NotImplementedError
 
     def solve(self, view):
@@ -61,12 +79,13 @@ class _ContrastSteering(Method):
         _, feature_acts = _activations(view.agent, feature_obs[:half], hooks)
         target, _ = _activations(view.agent, feature_obs[half:], [])
         best = None
-        for edit in self.candidates(plain_acts, feature_acts, view):
-            logp = _edited_logp(view.agent, plain_obs[half:], edit)
+        for candidate in self.candidates(plain_acts, feature_acts, view):
+            edits = candidate if isinstance(candidate, list) else [candidate]
+            logp = _edited_logp(view.agent, plain_obs[half:], edits)
             kl = float((np.exp(target) * (target - logp)).sum(-1).mean())
             if best is None or kl < best[0]:
-                best = (kl, edit)
-        return Intervention(edits=[best[1]])
+                best = (kl, edits)
+        return Intervention(edits=best[1])
 
 
 class MeanDifference(_ContrastSteering):
@@ -106,22 +125,14 @@ class ProbeSteering(_ContrastSteering):
     )
 
     def candidates(self, plain, feature, view):
-        from mirl.probes import fit_logistic
-
         out = []
         for hook in plain:
             shape = plain[hook].shape[1:]
-            x = np.concatenate([plain[hook], feature[hook]]).reshape(2 * len(plain[hook]), -1)
-            y = np.repeat([0, 1], len(plain[hook]))
-            w, _ = fit_logistic(x, y, 2, seed=int(view.rng.integers(2**31)))
-            direction = w[:, 1] - w[:, 0]
-            norm = np.linalg.norm(direction)
-            if norm == 0:
+            direction = probe_direction(plain[hook], feature[hook], seed=int(view.rng.integers(2**31)))
+            if direction is None:
                 continue
-            direction /= norm
-            spread = float((x[y == 0] @ direction).std()) or 1.0
-            sign = 1.0 if (x[y == 1] @ direction).mean() >= (x[y == 0] @ direction).mean() else -1.0
-            out += [Edit(hook=hook, op="add", vector=sign * scale * spread * direction.reshape(shape))
+            spread = float((plain[hook].reshape(len(plain[hook]), -1) @ direction).std()) or 1.0
+            out += [Edit(hook=hook, op="add", vector=scale * spread * direction.reshape(shape))
                     for scale in PROBE_SCALES]
         return out
 
