@@ -46,6 +46,12 @@ class AgentSpec:
     notes: list[str] = field(default_factory=list)
     ship_snapshots: int = 10
     """Training snapshots shipped beside the checkpoint (0 for zoo agents, which ship their final weights only)."""
+    trainer: Callable[..., Any] | None = None
+    """For agents not trained by PPO: ``trainer(config, make_agent, run_dir, resume, log)`` → an object with
+    ``agent``, ``step``, ``wall_seconds`` and ``finished``; ``config`` is then of that trainer's config class
+    (with ``from_dict``, ``total_steps`` and ``seed``)."""
+    training: str = "PPO (mirl.ppo)"
+    """How the agent is trained, for its card."""
 
     @property
     def checkpoint_path(self) -> Path:
@@ -92,7 +98,7 @@ def write_checkpoint_and_card(
         "parameters": sum(p.numel() for p in agent.parameters()),
         "trained_parameters": sum(p.numel() for p in agent.parameters() if p.requires_grad),
         "hook_points": {k: list(v) for k, v in agent.hook_points().items()},
-        "training": "PPO (mirl.ppo)",
+        "training": spec.training,
         "config": dataclasses.asdict(config),
         "seed": config.seed,
         "steps": steps,

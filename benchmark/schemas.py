@@ -114,10 +114,11 @@ class TaskSpec(_Model):
         description="The variable, unit set or behaviour the answer is about; for readout and prediction tasks, "
         "the key of that label in train_data().labels"
     )
-    offers: list[Literal["steering_pairs"]] = Field(
+    offers: list[Literal["steering_pairs", "interchange_pairs"]] = Field(
         default_factory=list,
         description="Optional parts of the view this task provides: 'steering_pairs' (view.steering_pairs(n): train "
-        "observations without and with the feature an intervention should induce)",
+        "observations without and with the feature an intervention should induce); 'interchange_pairs' "
+        "(view.interchange_pairs(n): train (base, source, counterfactual) observations for the task's causal variable)",
     )
     unit_level: Literal["element", "channel"] = Field(
         default="element",
@@ -181,7 +182,7 @@ class MethodInfo(_Model):
     families: list[str] | None = Field(
         default=None, description="Task families the method applies to (None: every family)"
     )
-    requires: list[Literal["steering_pairs"]] = Field(
+    requires: list[Literal["steering_pairs", "interchange_pairs"]] = Field(
         default_factory=list, description="Optional parts of the view the method needs (tasks list theirs in `offers`)"
     )
     stochastic: bool = Field(default=False, description="Whether results depend on the seed")

@@ -165,6 +165,14 @@ class TaskView:
         self.meter.check()
         return self._task.steering_pairs(self, n)
 
+    def interchange_pairs(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` train-split (base, source, counterfactual) observations (see ``Task.interchange_pairs``)."""
+        n = self.spec.train_size if n is None else n
+        if not 1 <= n <= self.spec.train_size:
+            raise MirlError(f"interchange_pairs(n={n}): n must be between 1 and {self.spec.train_size}")
+        self.meter.check()
+        return self._task.interchange_pairs(self, n)
+
     def make_env(self, num_envs: int = 1) -> Any:
         """Vectorized train-split environments whose steps count against the budget."""
         self.meter.check()
@@ -200,6 +208,13 @@ class Task:
         induce (the same states, the feature written into the observation), for contrast methods such as the
         mean-difference ("cheese") vector. Recurrent agents' pairs are first observations of episodes."""
         raise MirlError(f"{self.spec.id} defines no steering pairs (observations without and with its feature)")
+
+    def interchange_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Causal-variable tasks: ``n`` train-split triples of observations — a base, a source whose value of the
+        task's variable differs, and the counterfactual (the base with the source's value) — for interchange
+        methods (DAS, patching scans): patching the variable from source into base should make the agent act
+        as on the counterfactual."""
+        raise MirlError(f"{self.spec.id} defines no interchange pairs (base, source, counterfactual observations)")
 
     def oracle_answer(self, view: TaskView) -> Any:
         raise MirlError(f"{self.spec.id} has no oracle: only tasks with planted ground truth provide one")

@@ -63,8 +63,6 @@ def verify_agents(args) -> int:
 
 
 def _config(spec, args):
-    from mirl.ppo import PPOConfig
-
     values = dict(vars(spec.config))
     if args.config:
         text = Path(args.config).read_text() if Path(args.config).exists() else args.config
@@ -76,7 +74,7 @@ def _config(spec, args):
         values["total_steps"] = args.steps
     if args.seed is not None:
         values["seed"] = args.seed
-    return PPOConfig.from_dict(values)
+    return type(spec.config).from_dict(values)
 
 
 def train_agents(args) -> int:
@@ -91,6 +89,14 @@ def train_agents(args) -> int:
         config = _config(spec, args)
         run_dir = Path(args.run_dir) if args.run_dir else mirl_home() / "runs" / f"{spec.id}-seed{config.seed}"
         print(f"training {spec.id} in {run_dir} ({config.total_steps:,} steps)", file=sys.stderr)
+        if spec.trainer is not None:
+            run = spec.trainer(config, lambda: spec.make_agent(config.seed), run_dir, args.resume,
+                               lambda line: print(line, file=sys.stderr))
+            if run.finished:
+                card = write_checkpoint_and_card(spec, run.agent, config, spec.folder if args.ship else run_dir / "final",
+                                                 run.wall_seconds, run.step)
+                _report_shipped(spec, card, args.ship)
+            continue
         wandb_run = None
         if args.wandb:
             import dataclasses
@@ -121,11 +127,15 @@ def train_agents(args) -> int:
                      if args.ship and spec.ship_snapshots else [])
         card = write_checkpoint_and_card(spec, agent, config, out, state.wall_seconds, state.global_step, (),
                                          snapshots)
-        print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
-        if args.ship:
-            print(f"shipped into {out}; now pin sha256 {card['sha256']} in the family's task specs "
-                  "and bump their versions if scores can move", file=sys.stderr)
+        _report_shipped(spec, card, args.ship)
     return 0
+
+
+def _report_shipped(spec, card: dict, shipped: bool) -> None:
+    print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
+    if shipped:
+        print(f"shipped into {spec.folder}; now pin sha256 {card['sha256']} in the family's task specs "
+              "and bump their versions if scores can move", file=sys.stderr)
 
 
 def ship_agents(args) -> int:
@@ -162,9 +172,7 @@ def ship_agents(args) -> int:
                      if spec.ship_snapshots else [])
         card = write_checkpoint_and_card(spec, agent, config, spec.folder, state.wall_seconds, state.global_step,
                                          notes, snapshots)
-        print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
-        print(f"shipped into {spec.folder}; now pin sha256 {card['sha256']} in the family's task specs "
-              "and bump their versions if scores can move", file=sys.stderr)
+        _report_shipped(spec, card, True)
     return 0
 
 

@@ -6,7 +6,17 @@ from mirl import hookimpl
 
 
 @hookimpl
+def register_tasks(register):
+    from .tasks import TASKS
+
+    for task in TASKS:
+        register(task)
+
+
+@hookimpl
 def register_agents(register):
-    from .agent import spec
+    from .agent import planted_spec, spec
 
     register(spec())
+    register(planted_spec("channels"))
+    register(planted_spec("subspace"))

@@ -1,5 +1,7 @@
-"""The doorkey agents. ``doorkey-ppo``: a grid CNN trained naturally with mirl's PPO on DoorKey-8x8 (the planted
-agents of issue 7 share its architecture, so the same hook names mean the same layers).
+"""The doorkey agents. ``doorkey-ppo``: a grid CNN trained naturally with mirl's PPO on DoorKey-8x8.
+``doorkey-planted`` and ``doorkey-planted-subspace``: the same architecture (so the same hook names mean the same
+layers), distilled from the BFS expert with has_key planted by IIT in channels 0–3 of ``encoder.conv1`` (with
+decoys 4–7), or in a rotated 4-dimensional subspace of it (``planted.py``).
 
 Hook points: ``encoder.conv{0,1,2}.hook_out`` [32, 6, 6] (post-ReLU, square-aligned), ``dense.hook_out`` [128].
 """
@@ -80,11 +82,116 @@ def evaluate(agent) -> dict:
     }
 
 
+ARCHITECTURE = (f"grid CNN: {LAYERS} × conv 3×3 ({CHANNELS}, padding 1, keeps {INNER}×{INNER}) → dense {HIDDEN} → "
+                f"policy {doorkey.NUM_ACTIONS} / value 1")
+
+
 def spec() -> AgentSpec:
     return AgentSpec(
         id="doorkey-ppo", family="doorkey", folder=Path(__file__).parent, checkpoint="doorkey-ppo.pt",
         card="doorkey-ppo.card.json", build=build, make_agent=lambda seed: build(), make_env=make_env,
-        config=CONFIG, evaluate=evaluate,
-        architecture=f"grid CNN: {LAYERS} × conv 3×3 ({CHANNELS}, padding 1, keeps {INNER}×{INNER}) → dense "
-        f"{HIDDEN} → policy {doorkey.NUM_ACTIONS} / value 1",
+        config=CONFIG, evaluate=evaluate, architecture=ARCHITECTURE,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Planted agents
+
+PLANTED_IDS = {"channels": "doorkey-planted", "subspace": "doorkey-planted-subspace"}
+CARD_PAIRS, RANDOM_SETS = 1000, 20
+
+
+def card_pairs(seed: int = 0):
+    """The cards' (base, source, c) pairs: distinct states of expert episodes on held-out reset seeds."""
+    from mirl.seeding import derive_seed
+
+    from .planted import PairSet, state_pool
+
+    pool = state_pool(SIZE, derive_seed(seed, "card-pool"), 300, split="test")
+    return pool, PairSet.draw(pool, CARD_PAIRS, derive_seed(seed, "card-pairs"))
+
+
+def plant_facts(agent, plant: str, seed: int = 0) -> dict[str, float]:
+    """Interchange accuracy of the plant, of random unit sets / subspaces of its size, of the decoys; how well the
+    decoys decode has_key; and how a correlation ranking of the layer's channels fares against the plant."""
+    from mirl.probes import fit_logistic
+    from mirl.scoring import auroc
+    from mirl.seeding import derive_seed
+
+    from . import planted as P
+
+    pool, pairs = card_pairs(seed)
+    rng = np.random.default_rng(derive_seed(seed, "card-random-sets"))
+    plant_obj = P.CHANNEL_PLANT if plant == "channels" else P.subspace_plant()
+    facts = {"iia_plant": P.interchange_accuracy(agent, pairs, P.plant_edits(plant_obj))}
+    if plant == "channels":
+        others = [c for c in range(CHANNELS) if c not in P.PLANTED]
+        sets = [sorted(rng.choice(others, len(P.PLANTED), replace=False).tolist()) for _ in range(RANDOM_SETS)]
+        random_iia = [P.interchange_accuracy(agent, pairs, P.channel_edits({P.PLANT_HOOK: c})) for c in sets]
+    else:
+        features = int(np.prod(P.PLANT_SHAPE))
+        random_iia = [P.interchange_accuracy(agent, pairs, P.plant_edits(P.Plant(basis=P.subspace_basis(
+            P.SUBSPACE_DIM, features, int(rng.integers(2**31)))))) for _ in range(RANDOM_SETS)]
+    facts["iia_random_mean"], facts["iia_random_max"] = float(np.mean(random_iia)), float(np.max(random_iia))
+    # the layer's channels ranked by |corr(spatial mean, has_key)| over the held-out pool
+    with torch.no_grad():
+        _, cache = agent.run_with_cache(torch.from_numpy(doorkey.observe(pool.states)), names=[P.PLANT_HOOK])
+    means = cache[P.PLANT_HOOK].mean(dim=(2, 3)).numpy().astype(np.float64)
+    has_key = pool.has_key.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a dead (constant) channel correlates with nothing
+        corr = np.nan_to_num(np.abs([np.corrcoef(means[:, c], has_key)[0, 1] for c in range(CHANNELS)]))
+    if plant == "channels":
+        truth = np.isin(np.arange(CHANNELS), P.PLANTED)
+        facts["correlation_ranking_auroc"] = auroc(truth, corr)
+        facts["iia_decoys"] = P.interchange_accuracy(agent, pairs, P.channel_edits({P.PLANT_HOOK: list(P.DECOYS)}))
+        train_pool = P.state_pool(SIZE, derive_seed(seed, "card-decoy-train"), 300)
+        _, train_cache = agent.run_with_cache(torch.from_numpy(doorkey.observe(train_pool.states)), names=[P.PLANT_HOOK])
+        decoys = list(P.DECOYS)
+        w, b = fit_logistic(train_cache[P.PLANT_HOOK][:, decoys].mean(dim=(2, 3)).numpy(),
+                            train_pool.has_key.astype(np.int64), 2)
+        predicted = (means[:, decoys] @ w + b).argmax(1)
+        facts["decoy_decoding_accuracy"] = float((predicted == pool.has_key).mean())
+        facts["decoy_correlation_mean"] = float(corr[decoys].mean())
+        facts["planted_correlation_mean"] = float(corr[list(P.PLANTED)].mean())
+    return facts
+
+
+def evaluate_planted(agent, plant: str) -> dict:
+    sampled, greedy = success(agent), success(agent, greedy=True, seed=1)
+    facts = plant_facts(agent, plant)
+    where = ("channels 0–3 of encoder.conv1 (decoys: channels 4–7)" if plant == "channels" else
+             "a 4-dimensional subspace of encoder.conv1's flattened 1152 dims (planted.subspace_basis)")
+    lines = [f"reaches the goal in {sampled['success']:.1%} of held-out episodes (sampled; greedy "
+             f"{greedy['success']:.1%})",
+             f"has_key planted in {where}: interchange accuracy {facts['iia_plant']:.3f} on {CARD_PAIRS} held-out "
+             f"pairs whose expert action changes, vs {facts['iia_random_mean']:.3f} (max "
+             f"{facts['iia_random_max']:.3f}) for {RANDOM_SETS} random sets of the same size"]
+    if plant == "channels":
+        lines.append(f"decoys: interchange accuracy {facts['iia_decoys']:.3f}, yet they decode has_key at "
+                     f"{facts['decoy_decoding_accuracy']:.1%} (a logistic probe on their spatial means); "
+                     f"|corr(channel mean, has_key)| ranks the planted channels at AUROC "
+                     f"{facts['correlation_ranking_auroc']:.2f} with decoys as negatives")
+    return {
+        "metrics": {"success_sampled": sampled["success"], "success_greedy": greedy["success"],
+                    "mean_length_greedy": greedy["mean_length"], **facts},
+        "evaluation": f"{EVAL_EPISODES} DoorKey-8x8 episodes each on held-out reset seeds; interchange accuracy on "
+                      f"{CARD_PAIRS} (base, source) pairs of distinct held-out expert states (only pairs whose "
+                      "expert action on the counterfactual differs from the base's)",
+        "environment": {"size": SIZE, "observation": "MiniGrid full encoding, one-hot 21 planes, interior"},
+        "behavioural_facts": lines,
+    }
+
+
+def planted_spec(plant: str) -> AgentSpec:
+    from .planted import PlantConfig, train_plant
+
+    agent_id = PLANTED_IDS[plant]
+    return AgentSpec(
+        id=agent_id, family="doorkey", folder=Path(__file__).parent, checkpoint=f"{agent_id}.pt",
+        card=f"{agent_id}.card.json", build=build, make_agent=lambda seed: build(), make_env=make_env,
+        config=PlantConfig(plant=plant), evaluate=lambda agent: evaluate_planted(agent, plant),
+        architecture=ARCHITECTURE, trainer=train_plant, ship_snapshots=0,
+        training="distilled from the BFS expert (soft targets over its optimal actions) with interchange-"
+                 "intervention training, an exclusivity term" + (" and a decoy decoding term" if plant == "channels"
+                                                                 else "") + " (mirl.tasks.doorkey.planted)",
     )

@@ -276,6 +276,10 @@ class DoorKeyVecEnv:
         self.envs = [DoorKeyEnv(size=size) for _ in range(num_envs)]
         self.max_steps = self.envs[0].max_steps
         self._rng = np.random.default_rng(seed)
+        import gymnasium as gym
+
+        self.single_observation_space = gym.spaces.Box(0, 1, shape=(PLANES, size - 2, size - 2), dtype=np.uint8)
+        self.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)
 
     def _reset_env(self, i: int) -> None:
         low, high = {None: (0, 2**31), "train": (0, TEST_SEEDS_FROM), "test": (TEST_SEEDS_FROM, 2**31)}[self.split]

@@ -1,0 +1,303 @@
+"""The doorkey tasks: localize `has_key` where the truth is planted (issue 7).
+
+- ``doorkey/haskey-planted-v1`` (unit_scores, ``doorkey-planted``): rank the channels of ``encoder.conv1``; the
+  truth is channels 0–3, and channels 4–7 are decoys that decode has_key but do nothing.
+- ``doorkey/subspace-planted-v1`` (readout as a featurizer, ``doorkey-planted-subspace``): return a 4-dimensional
+  subspace of ``encoder.conv1``; patching it from source into base must carry has_key.
+
+States are distinct states of expert and ε-noisy expert episodes: methods get the train reset seeds (< 10⁹), the
+scorer draws its pairs from the held-out seeds. A pair's IIA target is the expert's optimal actions on the
+counterfactual (a planted agent's behaviour is the expert's). Each task registers once its agent is pinned.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+
+from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
+from mirl.scoring import ScoreReport
+from mirl.seeding import derive_seed, test_seed
+from mirl.task import Task, TaskView, TrainData
+
+from . import env as doorkey
+from . import planted as P
+
+SIZE = doorkey.DEFAULT_SIZE  # as the agents (agent.py, which imports torch: listing tasks must not)
+
+FOLDER = Path(__file__).parent
+IIA_PERCENTS = (1, 2, 5, 10, 20, 50)
+TEST_PAIRS = 1000
+POOL_EPISODES = 300  # expert + noisy episodes per split: ~2,400 distinct 8×8 states
+REFERENCES = [
+    "Geiger et al. 2022, Inducing causal structure for interpretable neural networks (IIT; arXiv 2112.00826)",
+    "Gupta et al. 2024, InterpBench: semi-synthetic transformers for evaluating mechanistic interpretability "
+    "techniques (arXiv 2407.14494)",
+    "Mueller et al. 2025, MIB: a mechanistic interpretability benchmark (arXiv 2504.13151)",
+]
+PLANT_HOOKS = {P.PLANT_HOOK: list(P.PLANT_SHAPE)}
+
+
+def agent_ref(agent_id: str, sha256: str) -> AgentRef:
+    return AgentRef(id=agent_id, checkpoint=f"{agent_id}.pt", sha256=sha256, card=f"{agent_id}.card.json")
+
+
+@functools.lru_cache(maxsize=4)
+def pool_for(seed: int, split: str) -> P.Pool:
+    return P.state_pool(SIZE, seed, POOL_EPISODES, split=split)
+
+
+class DoorKeyTask(Task):
+    folder = FOLDER
+
+    def build_agent(self):
+        from .agent import build
+
+        return build()
+
+    def train_pool(self, view: TaskView) -> P.Pool:
+        return pool_for(derive_seed(view._train_seed, "pool"), "train")
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        """Distinct train-seed states (shuffled, seeded); labels ``has_key`` and ``door_open`` (0/1) and
+        ``expert_action`` (the smallest optimal action)."""
+        import torch
+
+        pool = self.train_pool(view)
+        rows = np.random.default_rng(derive_seed(view._train_seed, "rows")).permutation(len(pool.states))[:n]
+        states = [pool.states[i] for i in rows]
+        obs = doorkey.observe(states)
+        activations = {}
+        if hooks:
+            with torch.no_grad():
+                _, cache = view.agent.run_with_cache(torch.from_numpy(obs), names=hooks)
+            activations = {h: cache[h].numpy() for h in hooks}
+        labels = {"has_key": pool.has_key[rows].astype(np.int64),
+                  "door_open": np.array([s.door_open for s in states], dtype=np.int64),
+                  "expert_action": pool.targets[rows].argmax(1)}
+        return TrainData(obs=obs, labels=labels, activations=activations)
+
+    def interchange_pairs(self, view: TaskView, n: int):
+        """Train-seed (base, source, counterfactual) observations with opposite has_key; c = the base with the
+        source's key state."""
+        pairs = P.PairSet.draw(self.train_pool(view), n, derive_seed(view._train_seed, "pairs"))
+        return tuple(t.numpy() for t in pairs.obs())
+
+    def make_train_env(self, view: TaskView, num_envs: int):
+        from mirl.envs import BudgetedEnv
+
+        return BudgetedEnv(doorkey.DoorKeyVecEnv(num_envs, size=SIZE, seed=derive_seed(view._train_seed, "env") % 2**31,
+                                                 split="train"), view.meter)
+
+    def test_pairs(self, seed: int) -> P.PairSet:
+        s = test_seed(seed)
+        return P.PairSet.draw(pool_for(derive_seed(s, "pool"), "test"), TEST_PAIRS, derive_seed(s, "pairs"))
+
+
+def iia_hits(agent, pairs: P.PairSet, edits) -> np.ndarray:
+    """Per changing pair (the expert's action sets on c and on the base are disjoint): 1.0 where the patched
+    base takes an optimal action for c."""
+    import torch
+
+    base_obs, source_obs, _ = pairs.obs()
+    hooks = sorted(agent.hook_points())
+    with torch.no_grad():
+        _, cache = agent.run_with_cache(source_obs, names=hooks)
+        with agent.hooks(edits(cache)):
+            chosen = agent(base_obs)[0].argmax(-1).numpy()
+    right = [doorkey.expert_actions(c) for c in pairs.cfs]
+    base_right = [doorkey.expert_actions(pairs.pool.states[b]) for b in pairs.bases]
+    return np.array([float(chosen[i] in right[i]) for i in range(len(right)) if not right[i] & base_right[i]])
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2. haskey-planted
+
+
+def channel_order(scores: np.ndarray, seed: int) -> list[int]:
+    """Channels best first; ties broken by a seeded shuffle (so constant scores give a random order)."""
+    values = np.asarray(scores, dtype=np.float64)
+    shuffle = np.random.default_rng(derive_seed(seed, "ties")).permutation(len(values))
+    return [int(c) for c in shuffle[np.argsort(-values[shuffle], kind="stable")]]
+
+
+class HasKeyPlanted(DoorKeyTask):
+    """Rank the planted agent's conv1 channels by how much they carry has_key; the truth is planted."""
+
+    def __init__(self, sha256: str):
+        channels = P.PLANT_SHAPE[0]
+        self.spec = TaskSpec(
+            id="doorkey/haskey-planted-v1",
+            title="Find the channels where has_key was planted",
+            question="Which channels of the planted DoorKey agent's encoder.conv1 carry whether it holds the key?",
+            description=f"Score each of the {channels} channels of encoder.conv1 in doorkey-planted. The agent was "
+            f"distilled from a BFS expert with interchange-intervention training so that has_key lives in channels "
+            f"{list(P.PLANTED)} (patching them from a source state makes it act as if it had the source's key state) and "
+            f"nowhere else in the layer; channels {list(P.DECOYS)} are decoys, trained to decode has_key while being "
+            "causally inert. Primary: AUROC of the scores against the planted channels, every other channel "
+            "(decoys included) a negative, normalised so that 0.5 (chance) → 0 and 1 → 1. Also reported: the AUROC "
+            "of planted against decoys alone, and the interchange-intervention accuracy (IIA) when the top 1, 2, 5, "
+            "10, 20 and 50% of channels are patched on 1,000 held-out (base, source) pairs whose expert action "
+            "changes.",
+            answer_kind="unit_scores", unit_level="channel", offers=["interchange_pairs"],
+            agent=agent_ref("doorkey-planted", sha256), hook_points=PLANT_HOOKS, target="has_key",
+            primary_metric="auroc",
+            metrics=[
+                MetricSpec(name="auroc", higher_is_better=True, description="planted channels vs all others"),
+                MetricSpec(name="auroc_vs_decoys", higher_is_better=True,
+                           description="planted channels vs the decoys only (0: every decoy ranked above every "
+                                       "planted channel)"),
+                MetricSpec(name="iia_auc", higher_is_better=True, description="mean IIA over the top-k% patches"),
+                *[MetricSpec(name=f"iia_{k}pct", higher_is_better=True, description=f"IIA with the top {k}% patched")
+                  for k in IIA_PERCENTS],
+            ],
+            normalization=Normalization(floor=0.5, ceiling=1.0, floor_source="chance AUROC",
+                                        ceiling_source="the planted channels ranked first"),
+            budget=Budget(env_steps=100_000, forward_passes=2_000_000, wall_seconds=600.0),
+            train_size=2000, test_size=channels, references=REFERENCES,
+        )
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        order = channel_order(answer.scores[P.PLANT_HOOK], seed)
+        agent = self.load_agent()
+        pairs = self.test_pairs(seed)
+        curve = {}
+        for k in IIA_PERCENTS:
+            top = order[: max(1, math.ceil(k / 100 * len(order)))]
+            curve[k] = float(iia_hits(agent, pairs, P.channel_edits({P.PLANT_HOOK: top})).mean())
+        return self.score_ranking(np.asarray(answer.scores[P.PLANT_HOOK], dtype=np.float64), curve, seed)
+
+    def score_ranking(self, scores: np.ndarray, curve: dict[int, float], seed: int) -> ScoreReport:
+        from mirl.scoring import auroc
+
+        channels = len(scores)
+        truth = np.isin(np.arange(channels), P.PLANTED)
+        decoys = np.isin(np.arange(channels), P.DECOYS)
+        value = auroc(truth, scores)
+        # CI: resample the channels within the planted and the other group (AUROC needs both)
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
+        boot = [auroc(np.r_[np.ones(len(pos)), np.zeros(len(neg))],
+                      np.r_[scores[rng.choice(pos, len(pos))], scores[rng.choice(neg, len(neg))]]) for _ in range(1000)]
+        keep = truth | decoys
+        return ScoreReport(
+            metrics={"auroc": value, "auroc_vs_decoys": auroc(truth[keep], scores[keep]),
+                     "iia_auc": float(np.mean(list(curve.values()))), **{f"iia_{k}pct": v for k, v in curve.items()}},
+            score=value, ci=(float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))), n=channels,
+            floor=0.5, ceiling=1.0,
+        )
+
+    def oracle_answer(self, view: TaskView):
+        from mirl.schemas import UnitScores
+
+        return UnitScores(scores={P.PLANT_HOOK: np.isin(np.arange(P.PLANT_SHAPE[0]), P.PLANTED).astype(float)})
+
+
+# ----------------------------------------------------------------------------------------------------
+# 4. subspace-planted
+
+RANDOM_SUBSPACES = 10
+
+
+def orthonormal_columns(weights: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
+    """[features, r] orthonormal basis of the span of ``weights``' columns (r = its numerical rank, ≥ 0)."""
+    u, s, _ = np.linalg.svd(np.asarray(weights, dtype=np.float64), full_matrices=False)
+    return u[:, s > tolerance * max(1.0, float(s.max(initial=0.0)))]
+
+
+def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Principal angles (degrees, ascending) between the spans of orthonormal columns ``a`` and ``b``."""
+    if a.shape[1] == 0 or b.shape[1] == 0:
+        return np.full(max(a.shape[1], b.shape[1], 1), 90.0)
+    cosines = np.clip(np.linalg.svd(a.T @ b, compute_uv=False), -1.0, 1.0)
+    return np.degrees(np.arccos(cosines))
+
+
+class SubspacePlanted(DoorKeyTask):
+    """Find the 4-dimensional subspace of conv1 where has_key was planted, aligned with no unit."""
+
+    def __init__(self, sha256: str):
+        features = int(np.prod(P.PLANT_SHAPE))
+        self.spec = TaskSpec(
+            id="doorkey/subspace-planted-v1",
+            title="Find the rotated subspace where has_key was planted",
+            question="Which linear subspace of the planted DoorKey agent's encoder.conv1 carries whether it holds "
+            "the key?",
+            description=f"doorkey-planted-subspace was distilled from a BFS expert with interchange-intervention "
+            f"training so that has_key lives in a {P.SUBSPACE_DIM}-dimensional subspace of encoder.conv1's flattened "
+            f"{features} dimensions — the first axes of a fixed random rotation, so no channel or unit holds it. "
+            f"Answer: a readout whose weights[{P.PLANT_HOOK!r}] is [{features}, {P.SUBSPACE_DIM}]; its columns span "
+            "the proposed subspace (the scorer orthonormalises them; zero or dependent columns propose a smaller "
+            "one; the bias is ignored). The scorer patches that subspace from source into base (base + P(source − "
+            "base), P the projector) on 1,000 held-out (base, source) pairs whose expert action changes. Primary: "
+            "the interchange-intervention accuracy (IIA), normalised between random subspaces of the same dimension "
+            "(0, measured by the scorer) and 1. Principal angles to the planted subspace are reported.",
+            answer_kind="readout", offers=["interchange_pairs"], agent=agent_ref("doorkey-planted-subspace", sha256),
+            hook_points=PLANT_HOOKS, target="has_key", output_dim=P.SUBSPACE_DIM, primary_metric="iia",
+            metrics=[
+                MetricSpec(name="iia", higher_is_better=True, description="IIA of the proposed subspace"),
+                MetricSpec(name="iia_random_subspace", higher_is_better=True,
+                           description=f"the floor: mean IIA of {RANDOM_SUBSPACES} random subspaces of that dimension"),
+                MetricSpec(name="subspace_dim", higher_is_better=True, description="rank of the proposed weights"),
+                MetricSpec(name="overlap", higher_is_better=True,
+                           description="mean squared cosine of the principal angles to the planted subspace"),
+                MetricSpec(name="largest_principal_angle", higher_is_better=False, description="degrees"),
+            ],
+            normalization=Normalization(floor=None, ceiling=1.0, floor_source="random subspaces of the answer's "
+                                        "dimension, measured by the scorer", ceiling_source="perfect IIA"),
+            budget=Budget(env_steps=100_000, forward_passes=2_000_000, wall_seconds=600.0),
+            train_size=2000, test_size=TEST_PAIRS, references=REFERENCES,
+        )
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        basis = orthonormal_columns(answer.weights[P.PLANT_HOOK])
+        agent = self.load_agent()
+        pairs = self.test_pairs(seed)
+
+        def hits(q: np.ndarray) -> np.ndarray:
+            if q.shape[1] == 0:  # nothing patched
+                return iia_hits(agent, pairs, lambda cache: [])
+            return iia_hits(agent, pairs, P.plant_edits(P.Plant(basis=q.T)))
+
+        rng = np.random.default_rng(derive_seed(seed, "random-subspaces"))
+        features = basis.shape[0]
+        floor = float(np.mean([hits(orthonormal_columns(rng.standard_normal((features, max(1, basis.shape[1])))))
+                               .mean() for _ in range(RANDOM_SUBSPACES)]))
+        return self.score_hits(hits(basis), floor, basis, seed)
+
+    def score_hits(self, hits: np.ndarray, floor: float, basis: np.ndarray, seed: int) -> ScoreReport:
+        from mirl.scoring import mean_ci
+
+        angles = principal_angles(basis, P.subspace_basis().T)
+        return ScoreReport(
+            metrics={"iia": float(hits.mean()), "iia_random_subspace": floor, "subspace_dim": float(basis.shape[1]),
+                     "overlap": float(np.sum(np.cos(np.radians(angles)) ** 2) / P.SUBSPACE_DIM),
+                     "largest_principal_angle": float(angles.max())},
+            score=float(hits.mean()), ci=mean_ci(hits, np.random.default_rng(derive_seed(seed, "bootstrap"))),
+            instances=hits, n=len(hits), floor=floor, ceiling=1.0,
+        )
+
+    def oracle_answer(self, view: TaskView):
+        from mirl.schemas import Readout
+
+        return Readout(weights={P.PLANT_HOOK: P.subspace_basis().T}, bias=np.zeros(P.SUBSPACE_DIM))
+
+
+# The planted agents as shipped (their cards in this folder); None until one ships, and its task waits for it.
+PLANTED_SHA256: str | None = "88ea0d32cc78e172a0b534d0db00556f63315791f7011f0675610c8e2e1cf5bb"
+SUBSPACE_SHA256: str | None = None
+
+
+def tasks() -> list[Task]:
+    out: list[Task] = []
+    if PLANTED_SHA256:
+        out.append(HasKeyPlanted(PLANTED_SHA256))
+    if SUBSPACE_SHA256:
+        out.append(SubspacePlanted(SUBSPACE_SHA256))
+    return out
+
+
+TASKS = tasks()

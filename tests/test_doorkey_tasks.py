@@ -1,0 +1,74 @@
+"""The planted doorkey tasks end to end on the shipped planted agents: the truth scores 1, random answers ~0,
+a correlation ranking is fooled by the decoys while a causal scan is not, and DAS finds the rotated subspace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mirl.errors import MirlError
+from mirl.pluginhost import get_agents, get_methods, get_tasks
+from mirl.runner import evaluate
+from mirl.tasks.doorkey import tasks as T
+
+PLANTED, SUBSPACE = "doorkey/haskey-planted-v1", "doorkey/subspace-planted-v1"
+
+
+def run(task_id: str, method: str, seed: int = 0):
+    result = evaluate(get_tasks().get(task_id), get_methods().get(method), seed=seed)
+    assert result.status == "ok", result.error
+    return result
+
+
+def oracle(task_id: str):
+    task = get_tasks().get(task_id)
+    return task, task.score(task.validate_answer(task.oracle_answer(task.view(0))), 0)
+
+
+def test_the_planted_agents_are_pinned_and_their_cards_show_the_plant():
+    cards = {a.id: a.read_card()["metrics"] for a in get_agents() if a.id.startswith("doorkey-planted")}
+    assert set(cards) == {"doorkey-planted", "doorkey-planted-subspace"}
+    assert get_tasks().get(PLANTED).spec.agent.sha256 == T.PLANTED_SHA256
+    assert get_tasks().get(SUBSPACE).spec.agent.sha256 == T.SUBSPACE_SHA256
+    for facts in cards.values():
+        assert facts["success_greedy"] >= 0.95
+        assert facts["iia_plant"] >= 0.9 and facts["iia_random_max"] < 0.5
+    channels = cards["doorkey-planted"]
+    assert channels["decoy_decoding_accuracy"] >= 0.95 and channels["iia_decoys"] <= channels["iia_random_max"]
+
+
+def test_the_planted_channels_score_one_and_random_scores_score_about_zero():
+    _, truth = oracle(PLANTED)
+    assert truth.score == 1.0 and truth.normalized_score == 1.0
+    assert truth.metrics["iia_10pct"] >= 0.9  # the top 10% (4 channels) are the plant: patching them works
+    random = [run(PLANTED, "random", seed).normalized_score for seed in (0, 1, 2)]
+    assert abs(np.mean(random)) < 0.3, random
+
+
+def test_decoys_fool_a_correlation_ranking_but_not_a_causal_scan():
+    correlation, scan = run(PLANTED, "unit-correlation"), run(PLANTED, "interchange-scan")
+    # measured: scan 0.946 (0.81 against the decoys alone), correlation 0.58 (0.44 against the decoys)
+    assert scan.score >= 0.9, scan.metrics
+    assert correlation.metrics["auroc_vs_decoys"] <= 0.6, correlation.metrics
+    assert scan.score - correlation.score >= 0.2, (scan.metrics, correlation.metrics)
+    assert scan.metrics["auroc_vs_decoys"] - correlation.metrics["auroc_vs_decoys"] >= 0.2
+
+
+def test_the_planted_subspace_scores_about_one_and_random_subspaces_about_zero():
+    _, truth = oracle(SUBSPACE)
+    assert truth.score >= 0.9 and truth.normalized_score >= 0.85 and truth.metrics["overlap"] == pytest.approx(1.0)
+    random = [run(SUBSPACE, "random", seed).normalized_score for seed in (0, 1)]
+    assert abs(np.mean(random)) < 0.15, random
+
+
+def test_das_finds_the_rotated_subspace_that_unit_methods_cannot():
+    das = run(SUBSPACE, "das")
+    assert das.normalized_score >= 0.7, das.metrics
+    probe = run(SUBSPACE, "linear-probe")
+    assert das.score > probe.score, (das.metrics, probe.metrics)
+
+
+def test_a_checkpoint_that_is_not_the_pinned_one_is_refused():
+    task = T.HasKeyPlanted("0" * 64)
+    with pytest.raises(MirlError, match="sha256 .* but doorkey/haskey-planted-v1 pins 000000000000"):
+        task.load_agent()
