@@ -28,9 +28,13 @@ def test_a_channel_plant_swaps_its_channels_and_its_complement_swaps_the_rest():
 
 def test_a_subspace_plant_moves_only_the_span_of_its_basis():
     basis = P.subspace_basis()
-    assert basis.shape == (P.SUBSPACE_DIM, int(np.prod(P.PLANT_SHAPE)))
+    assert basis.shape == (P.SUBSPACE_DIM, int(np.prod(P.PLANT_SHAPE))) == (144, 1152)
     assert np.allclose(basis @ basis.T, np.eye(P.SUBSPACE_DIM), atol=1e-10)
-    assert np.abs(basis).max() < 0.3  # spread over the layer: aligned with no unit
+    rotation = P.channel_rotation()
+    assert np.linalg.norm(rotation, axis=0).max() < 0.8  # no channel axis lies near the plant: aligned with none
+    # the same channel subspace at every position: channel c at position p is row-block j, column c·36 + p
+    assert np.allclose(basis.reshape(4, 36, 32, 36)[:, 5, :, 5], rotation)
+    assert not basis.reshape(4, 36, 32, 36)[:, 5, :, 6].any()
     plant = P.subspace_plant()
     into, donor = torch.randn(5, *P.PLANT_SHAPE, dtype=torch.float64), torch.randn(5, *P.PLANT_SHAPE, dtype=torch.float64)
     q = torch.from_numpy(basis)

@@ -13,6 +13,7 @@ class Pairs:
     source: "torch.Tensor"  # noqa: F821
     counterfactual: "torch.Tensor"  # noqa: F821
     target: "torch.Tensor"  # noqa: F821  [n] the agent's greedy action on the counterfactual
+    target_probs: "torch.Tensor"  # noqa: F821  [n, actions] its policy there
     changing: np.ndarray  # [n] bool: that action differs from the agent's greedy action on the base
 
 
@@ -23,9 +24,10 @@ def interchange_pairs(view, n: int) -> Pairs:
 
     base, source, cf = (torch.from_numpy(np.asarray(a)) for a in view.interchange_pairs(min(n, view.spec.train_size)))
     with torch.no_grad():
-        on_cf = view.agent(cf)[0].argmax(-1)
+        cf_logits = view.agent(cf)[0]
         on_base = view.agent(base)[0].argmax(-1)
-    return Pairs(base, source, cf, on_cf, (on_cf != on_base).numpy())
+    on_cf = cf_logits.argmax(-1)
+    return Pairs(base, source, cf, on_cf, torch.softmax(cf_logits.float(), -1), (on_cf != on_base).numpy())
 
 
 def activations(view, obs, hooks: list[str]) -> dict:

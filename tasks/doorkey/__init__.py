@@ -1,6 +1,7 @@
-"""Task family `doorkey` (issue 7, in progress): MiniGrid DoorKey with exact causal variables and counterfactual
-states, for causal-variable localization with planted ground truth. The environment and the natural agent's
-spec are built; the agents train next and the tasks register here once they ship (see README.md)."""
+"""Task family `doorkey` (issue 7): MiniGrid DoorKey with exact causal variables and counterfactual states, for
+causal-variable localization with planted ground truth: agents in which has_key was planted by interchange-
+intervention training, and the tasks that score localization against the plant (see README.md). The natural
+agent `doorkey-ppo` and its tasks are still to come."""
 
 from mirl import hookimpl
 

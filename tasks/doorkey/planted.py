@@ -13,8 +13,8 @@ has_key (``env.key_counterfactual``):
   correlational methods find them), while the exclusivity term keeps them causally inert.
 
 Two plants (``Plant``): ``channels`` — channels 0–3 of the layer, with decoys 4–7 (``doorkey-planted``), and
-``subspace`` — a 4-dimensional subspace of the flattened layer in a fixed random rotation, aligned with no unit
-(``doorkey-planted-subspace``). Pairs and labels are NumPy edits and a cached BFS, so the cost is the network's
+``subspace`` — at every position, a 4-dimensional subspace of the 32-dimensional channel space in a fixed
+random rotation, aligned with no channel (``doorkey-planted-subspace``). Pairs and labels are NumPy edits and a cached BFS, so the cost is the network's
 (≈ 3 trunk passes per step). Training checkpoints its whole state, so a stopped run resumes exactly. torch is
 imported inside functions: the task specs import this module, and listing tasks must stay light.
 """
@@ -41,15 +41,28 @@ PLANT_HOOK = "encoder.conv1.hook_out"
 PLANT_SHAPE = (32, 6, 6)  # the hook's per-state shape on DoorKey-8x8
 PLANTED = (0, 1, 2, 3)
 DECOYS = (4, 5, 6, 7)
-SUBSPACE_DIM = 4
+CHANNEL_SUBSPACE_DIM = 4  # planted dimensions of the channel space, at every position
+SUBSPACE_DIM = CHANNEL_SUBSPACE_DIM * PLANT_SHAPE[1] * PLANT_SHAPE[2]  # 144 of the layer's 1,152
 SUBSPACE_SEED = 20261126  # the rotation that defines doorkey-planted-subspace's plant
 
 
-def subspace_basis(dim: int = SUBSPACE_DIM, features: int = int(np.prod(PLANT_SHAPE)),
-                   seed: int = SUBSPACE_SEED) -> np.ndarray:
-    """[dim, features] orthonormal rows: the first ``dim`` axes of a random rotation of the flattened layer."""
-    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((features, dim)))
+def channel_rotation(dim: int = CHANNEL_SUBSPACE_DIM, channels: int = PLANT_SHAPE[0],
+                     seed: int = SUBSPACE_SEED) -> np.ndarray:
+    """[dim, channels] orthonormal rows: the first ``dim`` axes of a random rotation of the channel space."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((channels, dim)))
     return np.ascontiguousarray(q.T)
+
+
+def subspace_basis(rotation: np.ndarray | None = None, positions: int = PLANT_SHAPE[1] * PLANT_SHAPE[2]) -> np.ndarray:
+    """[dim × positions, channels × positions] orthonormal rows over the flattened [C, H, W] layer: the same
+    channel-space subspace (``rotation``'s rows, default ``channel_rotation()``) at every position.
+
+    Why per position and not 4 dimensions of the whole flattened layer: patching has_key from a source also
+    moves the key (c has it on the source's key cell), so the plant must carry the key's cell as well; a
+    4-dimensional global subspace could not (a first try planted there reached IIA 0.79 and 52% greedy
+    success), while 4 of 32 channel dimensions at each of the 36 positions can, as channels 0–3 do."""
+    rotation = channel_rotation() if rotation is None else rotation
+    return np.kron(rotation, np.eye(positions))
 
 
 @dataclass(frozen=True)

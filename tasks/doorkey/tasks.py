@@ -227,8 +227,10 @@ class SubspacePlanted(DoorKeyTask):
             question="Which linear subspace of the planted DoorKey agent's encoder.conv1 carries whether it holds "
             "the key?",
             description=f"doorkey-planted-subspace was distilled from a BFS expert with interchange-intervention "
-            f"training so that has_key lives in a {P.SUBSPACE_DIM}-dimensional subspace of encoder.conv1's flattened "
-            f"{features} dimensions — the first axes of a fixed random rotation, so no channel or unit holds it. "
+            f"training so that has_key (with the key's cell) lives in a {P.SUBSPACE_DIM}-dimensional subspace of "
+            f"encoder.conv1's flattened {features} dimensions: at every one of its {P.PLANT_SHAPE[1] * P.PLANT_SHAPE[2]} "
+            f"positions, the same {P.CHANNEL_SUBSPACE_DIM}-dimensional subspace of the {P.PLANT_SHAPE[0]}-dimensional "
+            "channel space, the first axes of a fixed random rotation, so no channel holds it. "
             f"Answer: a readout whose weights[{P.PLANT_HOOK!r}] is [{features}, {P.SUBSPACE_DIM}]; its columns span "
             "the proposed subspace (the scorer orthonormalises them; zero or dependent columns propose a smaller "
             "one; the bias is ignored). The scorer patches that subspace from source into base (base + P(source − "
@@ -288,7 +290,7 @@ class SubspacePlanted(DoorKeyTask):
 
 # The planted agents as shipped (their cards in this folder); None until one ships, and its task waits for it.
 PLANTED_SHA256: str | None = "88ea0d32cc78e172a0b534d0db00556f63315791f7011f0675610c8e2e1cf5bb"
-SUBSPACE_SHA256: str | None = None
+SUBSPACE_SHA256: str | None = "45705904bccc8cc526413bba034cba0ba31ad80dd61b189182f6d19b24af6f7b"
 
 
 def tasks() -> list[Task]:
