@@ -16,6 +16,18 @@ from typing import Any, Callable
 import numpy as np
 
 
+def unit_ordering(scores: dict[str, Any], units: dict[str, int], seed: int) -> list[tuple[str, int]]:
+    """Every unit as (hook, index), best first, from a unit_scores answer's per-hook scores (flattened);
+    ``units`` is hook → units, in the order units are listed. Ties are broken by a shuffle seeded with
+    ``seed``, so constant scores give a random order and no hook's units are favoured."""
+    from mirl.seeding import derive_seed
+
+    listed = [(h, i) for h, n in units.items() for i in range(n)]
+    values = np.concatenate([np.asarray(scores[h], dtype=np.float64).reshape(-1) for h in units])
+    shuffle = np.random.default_rng(derive_seed(seed, "ties")).permutation(len(listed))
+    return [listed[i] for i in shuffle[np.argsort(-values[shuffle], kind="stable")]]
+
+
 def random_ordering_scores(task: Any, unit_counts: dict[str, int], orderings: int, means: Any = None) -> list[float]:
     """Score ``orderings`` random orderings exactly as answers are scored: ordering i on seed i's test split.
 

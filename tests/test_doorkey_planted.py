@@ -132,3 +132,21 @@ def test_subspace_geometry_helpers():
     assert report.metrics["largest_principal_angle"] == pytest.approx(0.0, abs=1e-4)
     report = task.score_hits(np.r_[np.ones(10), np.zeros(90)], 0.1, orthogonal, seed=0)
     assert report.score == pytest.approx(0.1) and report.metrics["overlap"] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_haskey_locate_metric_known_answers_and_unit_ordering():
+    from mirl.calibration import unit_ordering
+    from mirl.tasks.doorkey.tasks import HasKeyLocate
+
+    task = HasKeyLocate(SHA)
+    perfect = task.score_hits(np.ones((6, 300)), floor=0.2, seed=0)
+    assert perfect.score == 1.0 and perfect.normalized_score == 1.0 and len(perfect.instances) == 300
+    rng = np.random.default_rng(0)
+    at_floor = task.score_hits((rng.random((6, 4000)) < 0.2).astype(float), floor=0.2, seed=0)
+    assert abs(at_floor.normalized_score) < 0.03 and at_floor.ci[0] < 0.2 < at_floor.ci[1]
+    assert at_floor.metrics["iia_10pct"] == pytest.approx(0.2, abs=0.03)
+    # orderings: best first across hooks, constant scores broken by a seeded shuffle
+    order = unit_ordering({"a": np.array([0.1, 0.9]), "b": np.array([0.5])}, {"a": 2, "b": 1}, seed=0)
+    assert order == [("a", 1), ("b", 0), ("a", 0)]
+    ties = [unit_ordering({"a": np.zeros(8)}, {"a": 8}, seed=s) for s in range(3)]
+    assert ties[0] == unit_ordering({"a": np.zeros(8)}, {"a": 8}, seed=0) and ties[0] != ties[1]

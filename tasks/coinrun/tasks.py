@@ -397,11 +397,9 @@ class SawLocate(CoinRunTask):
 
     def ordering(self, scores: dict[str, np.ndarray], seed: int) -> list[tuple[str, int]]:
         """All channels, best first; ties broken by a seeded shuffle so that no layer order is favoured."""
-        units = [(h, c) for h in CONV_HOOKS for c in range(CONV_HOOKS[h][0])]
-        values = np.concatenate([np.asarray(scores[h], dtype=np.float64) for h in CONV_HOOKS])
-        shuffle = np.random.default_rng(derive_seed(seed, "ties")).permutation(len(units))
-        order = shuffle[np.argsort(-values[shuffle], kind="stable")]
-        return [units[i] for i in order]
+        from mirl.calibration import unit_ordering
+
+        return unit_ordering(scores, {h: shape[0] for h, shape in CONV_HOOKS.items()}, seed)
 
     def failure_rates(self, agent, seed: int, edits=()) -> tuple[dict[str, float], float]:
         out = self.play(agent, stock_env("test", seed), self.spec.test_size, seed, edits=edits)

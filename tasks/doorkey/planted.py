@@ -418,14 +418,13 @@ class PairSet:
         return all_obs[self.bases], all_obs[self.sources], torch.from_numpy(doorkey.observe(self.cfs))
 
 
-def interchange_accuracy(agent, pairs: PairSet, edits: Callable[[dict], list], target: str = "expert",
-                         changing_only: bool = True) -> float:
-    """MIB-style interchange-intervention accuracy: the fraction of (base, source) pairs in which the base, with
-    ``edits(source_cache)`` applied (hook edits built from the source's activations), acts as ``target`` says
-    it should on the counterfactual c — "expert": an optimal action on c (for planted agents, whose behaviour
-    is the expert's); "agent": the agent's own greedy action on c (for a naturally trained agent).
-    ``changing_only``: only pairs where that target differs between c and the base (elsewhere any unit set
-    scores well by doing nothing)."""
+def interchange_hits(agent, pairs: PairSet, edits: Callable[[dict], list], target: str = "expert",
+                     changing_only: bool = True) -> np.ndarray:
+    """Per (base, source) pair, 1.0 where the base, with ``edits(source_cache)`` applied (hook edits built from
+    the source's activations), acts as ``target`` says it should on the counterfactual c — "expert": an optimal
+    action on c (for planted agents, whose behaviour is the expert's); "agent": the agent's own greedy action on
+    c (for a naturally trained agent). ``changing_only``: only pairs where that target differs between c and the
+    base (elsewhere any unit set scores well by doing nothing)."""
     import torch
 
     base_obs, source_obs, cf_obs = pairs.obs()
@@ -438,13 +437,18 @@ def interchange_accuracy(agent, pairs: PairSet, edits: Callable[[dict], list], t
         right = [doorkey.expert_actions(c) for c in pairs.cfs]
         base_right = [doorkey.expert_actions(pairs.pool.states[b]) for b in pairs.bases]
         keep = [i for i in range(len(right)) if not changing_only or not (right[i] & base_right[i])]
-        hits = [chosen[i] in right[i] for i in keep]
-    else:
-        with torch.no_grad():
-            on_cf, on_base = agent(cf_obs)[0].argmax(-1).numpy(), agent(base_obs)[0].argmax(-1).numpy()
-        keep = [i for i in range(len(chosen)) if not changing_only or on_cf[i] != on_base[i]]
-        hits = [chosen[i] == on_cf[i] for i in keep]
-    return float(np.mean(hits)) if hits else float("nan")
+        return np.array([float(chosen[i] in right[i]) for i in keep])
+    with torch.no_grad():
+        on_cf, on_base = agent(cf_obs)[0].argmax(-1).numpy(), agent(base_obs)[0].argmax(-1).numpy()
+    keep = [i for i in range(len(chosen)) if not changing_only or on_cf[i] != on_base[i]]
+    return np.array([float(chosen[i] == on_cf[i]) for i in keep])
+
+
+def interchange_accuracy(agent, pairs: PairSet, edits: Callable[[dict], list], target: str = "expert",
+                         changing_only: bool = True) -> float:
+    """MIB-style interchange-intervention accuracy: the mean of ``interchange_hits`` (NaN without pairs)."""
+    hits = interchange_hits(agent, pairs, edits, target, changing_only)
+    return float(hits.mean()) if len(hits) else float("nan")
 
 
 def channel_edits(units: dict[str, list[int]]) -> Callable[[dict], list]:

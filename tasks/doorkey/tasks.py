@@ -1,5 +1,7 @@
-"""The doorkey tasks: localize `has_key` where the truth is planted (issue 7).
+"""The doorkey tasks: localize `has_key` in a naturally trained agent, and where the truth is planted (issue 7).
 
+- ``doorkey/haskey-locate-v1`` (unit_scores, ``doorkey-ppo``): rank the conv channels; scored by the IIA of
+  patching the top k% from source into base (registered once doorkey-ppo ships).
 - ``doorkey/haskey-planted-v1`` (unit_scores, ``doorkey-planted``): rank the channels of ``encoder.conv1``; the
   truth is channels 0–3, and channels 4–7 are decoys that decode has_key but do nothing.
 - ``doorkey/subspace-planted-v1`` (readout as a featurizer, ``doorkey-planted-subspace``): return a 4-dimensional
@@ -97,31 +99,79 @@ class DoorKeyTask(Task):
         return P.PairSet.draw(pool_for(derive_seed(s, "pool"), "test"), TEST_PAIRS, derive_seed(s, "pairs"))
 
 
-def iia_hits(agent, pairs: P.PairSet, edits) -> np.ndarray:
-    """Per changing pair (the expert's action sets on c and on the base are disjoint): 1.0 where the patched
-    base takes an optimal action for c."""
-    import torch
+# ----------------------------------------------------------------------------------------------------
+# 1. haskey-locate (the naturally trained agent)
 
-    base_obs, source_obs, _ = pairs.obs()
-    hooks = sorted(agent.hook_points())
-    with torch.no_grad():
-        _, cache = agent.run_with_cache(source_obs, names=hooks)
-        with agent.hooks(edits(cache)):
-            chosen = agent(base_obs)[0].argmax(-1).numpy()
-    right = [doorkey.expert_actions(c) for c in pairs.cfs]
-    base_right = [doorkey.expert_actions(pairs.pool.states[b]) for b in pairs.bases]
-    return np.array([float(chosen[i] in right[i]) for i in range(len(right)) if not right[i] & base_right[i]])
+CONV_HOOKS = {f"encoder.conv{i}.hook_out": list(P.PLANT_SHAPE) for i in range(3)}
+RANDOM_ORDERINGS = 10
+
+
+class HasKeyLocate(DoorKeyTask):
+    """Rank the natural agent's conv channels by how much they carry has_key; scored by interchange."""
+
+    def __init__(self, sha256: str):
+        units = sum(shape[0] for shape in CONV_HOOKS.values())
+        self.spec = TaskSpec(
+            id="doorkey/haskey-locate-v1",
+            title="Locate has_key in a naturally trained DoorKey agent",
+            question="Which channels of doorkey-ppo's conv layers carry whether it holds the key?",
+            description=f"Score the {units} channels of encoder.conv0, conv1 and conv2 in doorkey-ppo (trained with "
+            "PPO, nothing planted). The scorer patches the top 1, 2, 5, 10, 20 and 50% of channels (all positions) "
+            "from a source state into a base state whose has_key differs, on 1,000 held-out pairs, and counts the "
+            "pairs where the patched agent takes the greedy action it takes on the counterfactual (the base with "
+            "the source's key state), among the pairs where that action differs from its action on the base. "
+            f"Primary: the mean over k of that interchange-intervention accuracy, normalised between "
+            f"{RANDOM_ORDERINGS} random channel orderings (0, measured per scoring) and 1.",
+            answer_kind="unit_scores", unit_level="channel", offers=["interchange_pairs"],
+            agent=agent_ref("doorkey-ppo", sha256), hook_points=CONV_HOOKS, target="has_key", primary_metric="iia_auc",
+            metrics=[
+                MetricSpec(name="iia_auc", higher_is_better=True, description="mean IIA over the top-k% patches"),
+                *[MetricSpec(name=f"iia_{k}pct", higher_is_better=True, description=f"IIA with the top {k}% patched")
+                  for k in IIA_PERCENTS],
+                MetricSpec(name="iia_auc_random_orderings", higher_is_better=True,
+                           description=f"the floor: mean over {RANDOM_ORDERINGS} random orderings"),
+            ],
+            normalization=Normalization(floor=None, ceiling=1.0, floor_source="random channel orderings, measured "
+                                        "by the scorer", ceiling_source="every changing pair acts as on c at every k"),
+            budget=Budget(env_steps=100_000, forward_passes=2_000_000, wall_seconds=600.0),
+            train_size=2000, test_size=TEST_PAIRS, references=REFERENCES,
+        )
+
+    def hits(self, agent, pairs: P.PairSet, order: list[tuple[str, int]]) -> np.ndarray:
+        """[k, pairs] hits of the top-k% patches (the changing pairs depend on the agent alone: aligned)."""
+        rows = []
+        for k in IIA_PERCENTS:
+            units: dict[str, list[int]] = {}
+            for hook, channel in order[: max(1, math.ceil(k / 100 * len(order)))]:
+                units.setdefault(hook, []).append(channel)
+            rows.append(P.interchange_hits(agent, pairs, P.channel_edits(units), target="agent"))
+        return np.stack(rows)
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        from mirl.calibration import unit_ordering
+
+        counts = {h: shape[0] for h, shape in CONV_HOOKS.items()}
+        agent = self.load_agent()
+        pairs = self.test_pairs(seed)
+        rng = np.random.default_rng(derive_seed(seed, "random-orderings"))
+        floor = float(np.mean([self.hits(agent, pairs, unit_ordering(
+            {h: rng.random(n) for h, n in counts.items()}, counts, seed)).mean() for _ in range(RANDOM_ORDERINGS)]))
+        return self.score_hits(self.hits(agent, pairs, unit_ordering(answer.scores, counts, seed)), floor, seed)
+
+    def score_hits(self, hits: np.ndarray, floor: float, seed: int) -> ScoreReport:
+        from mirl.scoring import mean_ci
+
+        per_pair = hits.mean(0)  # each pair's mean over k: the primary score is their mean
+        return ScoreReport(
+            metrics={"iia_auc": float(per_pair.mean()), "iia_auc_random_orderings": floor,
+                     **{f"iia_{k}pct": float(row.mean()) for k, row in zip(IIA_PERCENTS, hits)}},
+            score=float(per_pair.mean()), ci=mean_ci(per_pair, np.random.default_rng(derive_seed(seed, "bootstrap"))),
+            instances=per_pair, n=len(per_pair), floor=floor, ceiling=1.0,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------
 # 2. haskey-planted
-
-
-def channel_order(scores: np.ndarray, seed: int) -> list[int]:
-    """Channels best first; ties broken by a seeded shuffle (so constant scores give a random order)."""
-    values = np.asarray(scores, dtype=np.float64)
-    shuffle = np.random.default_rng(derive_seed(seed, "ties")).permutation(len(values))
-    return [int(c) for c in shuffle[np.argsort(-values[shuffle], kind="stable")]]
 
 
 class HasKeyPlanted(DoorKeyTask):
@@ -161,13 +211,15 @@ class HasKeyPlanted(DoorKeyTask):
         )
 
     def score(self, answer, seed: int) -> ScoreReport:
-        order = channel_order(answer.scores[P.PLANT_HOOK], seed)
+        from mirl.calibration import unit_ordering
+
+        order = [c for _, c in unit_ordering(answer.scores, {P.PLANT_HOOK: P.PLANT_SHAPE[0]}, seed)]
         agent = self.load_agent()
         pairs = self.test_pairs(seed)
         curve = {}
         for k in IIA_PERCENTS:
             top = order[: max(1, math.ceil(k / 100 * len(order)))]
-            curve[k] = float(iia_hits(agent, pairs, P.channel_edits({P.PLANT_HOOK: top})).mean())
+            curve[k] = float(P.interchange_hits(agent, pairs, P.channel_edits({P.PLANT_HOOK: top})).mean())
         return self.score_ranking(np.asarray(answer.scores[P.PLANT_HOOK], dtype=np.float64), curve, seed)
 
     def score_ranking(self, scores: np.ndarray, curve: dict[int, float], seed: int) -> ScoreReport:
@@ -261,8 +313,8 @@ class SubspacePlanted(DoorKeyTask):
 
         def hits(q: np.ndarray) -> np.ndarray:
             if q.shape[1] == 0:  # nothing patched
-                return iia_hits(agent, pairs, lambda cache: [])
-            return iia_hits(agent, pairs, P.plant_edits(P.Plant(basis=q.T)))
+                return P.interchange_hits(agent, pairs, lambda cache: [])
+            return P.interchange_hits(agent, pairs, P.plant_edits(P.Plant(basis=q.T)))
 
         rng = np.random.default_rng(derive_seed(seed, "random-subspaces"))
         features = basis.shape[0]
@@ -288,13 +340,16 @@ class SubspacePlanted(DoorKeyTask):
         return Readout(weights={P.PLANT_HOOK: P.subspace_basis().T}, bias=np.zeros(P.SUBSPACE_DIM))
 
 
-# The planted agents as shipped (their cards in this folder); None until one ships, and its task waits for it.
+# The agents as shipped (their cards in this folder); None until one ships, and its task waits for it.
+DOORKEY_PPO_SHA256: str | None = None
 PLANTED_SHA256: str | None = "88ea0d32cc78e172a0b534d0db00556f63315791f7011f0675610c8e2e1cf5bb"
 SUBSPACE_SHA256: str | None = "45705904bccc8cc526413bba034cba0ba31ad80dd61b189182f6d19b24af6f7b"
 
 
 def tasks() -> list[Task]:
     out: list[Task] = []
+    if DOORKEY_PPO_SHA256:
+        out.append(HasKeyLocate(DOORKEY_PPO_SHA256))
     if PLANTED_SHA256:
         out.append(HasKeyPlanted(PLANTED_SHA256))
     if SUBSPACE_SHA256:

@@ -411,11 +411,9 @@ class PlanLocate(SokobanTask):
         return {h: a.mean(0) for h, a in states.activations.items()}
 
     def ordering(self, scores: dict[str, np.ndarray], seed: int) -> list[tuple[str, int]]:
-        units = [(h, c) for h in H_HOOKS for c in range(DRC_CHANNELS)]
-        values = np.concatenate([np.asarray(scores[h], dtype=np.float64).reshape(-1) for h in H_HOOKS])
-        shuffle = np.random.default_rng(derive_seed(seed, "ties")).permutation(len(units))
-        order = shuffle[np.argsort(-values[shuffle], kind="stable")]
-        return [units[i] for i in order]
+        from mirl.calibration import unit_ordering
+
+        return unit_ordering(scores, {h: DRC_CHANNELS for h in H_HOOKS}, seed)
 
     def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None) -> dict[str, Any]:
         from mirl.interventions import EditHooks
