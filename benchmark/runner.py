@@ -138,6 +138,8 @@ def evaluate(
     metrics = {k: float(v) for k, v in report.metrics.items() if math.isfinite(v)}
     metrics["floor"] = float(report.floor)
     metrics["ceiling"] = float(report.ceiling)
+    if spec.control_target is not None:
+        metrics.update(_control(task, method_cls, seed, float(report.score)))
     return Result(
         **base,
         status="ok",
@@ -151,6 +153,25 @@ def evaluate(
         provenance=provenance(method_plugin, task_plugin),
         created_at=utc_now(),
     )
+
+
+def _control(task: Task, method_cls: type[Method] | Method, seed: int, score: float) -> dict[str, float]:
+    """Fit a fresh instance of the method on the task's control target and score it on the control labels
+    (Hewitt & Liang 2019): ``control_score`` and ``selectivity`` = score − control score. A failing control
+    run never costs the result its primary score: it is recorded as ``control_failed`` = 1."""
+    spec = task.spec
+    try:
+        view = task.control_view(seed)
+        view.meter.started = time.perf_counter()
+        outcome = _solve_with_watchdog(instantiate(method_cls), view, spec.budget.wall_seconds)
+        if outcome.error is not None:
+            raise outcome.error
+        seed_everything(seed)
+        control = float(task.score_control(task.validate_answer(outcome.answer), seed).score)
+    except Exception:  # noqa: BLE001 — any failure of the control run is reported as such, nothing more
+        return {"control_failed": 1.0}
+    return {"control_score": control, "selectivity": score - control,
+            "control_wall_seconds": round(view.meter.wall_seconds, 4)}
 
 
 def record(result: Result, store: Any, sink: Any = None) -> None:

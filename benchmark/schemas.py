@@ -120,6 +120,12 @@ class TaskSpec(_Model):
         "observations without and with the feature an intervention should induce); 'interchange_pairs' "
         "(view.interchange_pairs(n): train (base, source, counterfactual) observations for the task's causal variable)",
     )
+    control_target: str | None = Field(
+        default=None,
+        description="Readout tasks with a control task (Hewitt & Liang 2019): the train_data label of a control "
+        "variable with the target's label space, assigned by a random function of a nuisance property; the runner "
+        "fits the method a second time with it as the target and reports selectivity = score − control score",
+    )
     unit_level: Literal["element", "channel"] = Field(
         default="element",
         description="What a unit_scores answer scores: every activation element (shape = the hook's), or every "

@@ -115,8 +115,8 @@ class TrainData:
 class TaskView:
     """What a method may touch: the spec, the train split, a budgeted agent and budgeted environments."""
 
-    def __init__(self, task: Task, seed: int):
-        self.spec: TaskSpec = task.spec
+    def __init__(self, task: Task, seed: int, spec: TaskSpec | None = None):
+        self.spec: TaskSpec = task.spec if spec is None else spec
         self.seed = seed
         self.rng = seed_everything(seed)
         self.meter = ComputeMeter(task.spec.budget)
@@ -222,6 +222,16 @@ class Task:
     # -- provided ------------------------------------------------------------------------------------
     def view(self, seed: int) -> TaskView:
         return TaskView(self, seed)
+
+    def control_view(self, seed: int) -> TaskView:
+        """The view of the control task: the same train split, with ``spec.control_target`` as the target."""
+        if self.spec.control_target is None:
+            raise MirlError(f"{self.spec.id} has no control task")
+        return TaskView(self, seed, self.spec.model_copy(update={"target": self.spec.control_target}))
+
+    def score_control(self, answer: Any, seed: int) -> ScoreReport:
+        """Score an answer fitted to the control target on the control labels of the test split."""
+        raise NotImplementedError(f"{self.spec.id} declares a control target but no control scorer")
 
     @property
     def checkpoint_path(self) -> Path:

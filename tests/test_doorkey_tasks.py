@@ -72,3 +72,54 @@ def test_a_checkpoint_that_is_not_the_pinned_one_is_refused():
     task = T.HasKeyPlanted("0" * 64)
     with pytest.raises(MirlError, match="sha256 .* but doorkey/haskey-planted-v1 pins 000000000000"):
         task.load_agent()
+
+
+# ---- state-readout (doorkey-ppo's task; measured here on the planted agent, which decodes the same variables) ----
+
+
+def readout_task():
+    return T.StateReadout("doorkey-planted", T.PLANTED_SHA256)
+
+
+def test_state_readout_metric_known_answers():
+    task = readout_task()
+    labels = np.random.default_rng(0).choice(3, size=3000, p=T.KEY_DOOR_PRIOR)
+    perfect = task.score_classes(labels, labels, majority=0, seed=0)
+    assert perfect.score == 1.0 and perfect.normalized_score == 1.0
+    majority = task.score_classes(np.zeros_like(labels), labels, majority=0, seed=0)
+    assert majority.normalized_score == pytest.approx(0.0)
+    shuffled = task.score_classes(np.random.default_rng(1).permutation(labels), labels, majority=0, seed=0)
+    assert shuffled.normalized_score < 0.05
+    # door_open implies has_key: predicting "door open" for a key-only state is right about the key
+    one = task.score_classes(np.array([2]), np.array([1]), majority=0, seed=0)
+    assert one.metrics["has_key_accuracy"] == 1.0 and one.metrics["door_open_accuracy"] == 0.0
+
+
+def test_a_probe_reads_the_state_and_the_control_task_measures_its_selectivity():
+    from mirl.tasks.doorkey.env import DoorKeyVecEnv
+
+    env = DoorKeyVecEnv(4, seed=0)
+    env.reset(seed=0)
+    states = env.states()
+    assert (T.control_class(states) == T.control_class(states)).all()  # a fixed function of the state's type
+    probe = evaluate(readout_task(), get_methods().get("linear-probe"), seed=0)
+    assert probe.status == "ok" and probe.normalized_score > 0.9, probe.metrics
+    assert 0 < probe.metrics["selectivity"] == pytest.approx(probe.score - probe.metrics["control_score"])
+    random = evaluate(readout_task(), get_methods().get("random"), seed=0)
+    assert random.normalized_score < 0.1
+
+
+def test_a_failing_control_run_keeps_the_result(mirl_plugin):
+    from mirl.method import Method
+    from mirl.schemas import MethodInfo
+
+    class OnlyRealTarget(Method):
+        info = MethodInfo(name="only-real-target", version="1", answer_kinds=["readout"], description="test")
+
+        def solve(self, view):
+            if view.spec.target != "key_door":
+                raise RuntimeError("no control for me")
+            return get_methods().get("linear-probe")().solve(view)
+
+    result = evaluate(readout_task(), OnlyRealTarget, seed=0)
+    assert result.status == "ok" and result.metrics["control_failed"] == 1.0 and "selectivity" not in result.metrics

@@ -22,7 +22,7 @@ import numpy as np
 
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport
-from mirl.seeding import derive_seed, test_seed
+from mirl.seeding import derive_seed, test_seed, train_seed
 from mirl.task import Task, TaskView, TrainData
 
 from . import env as doorkey
@@ -64,23 +64,10 @@ class DoorKeyTask(Task):
         return pool_for(derive_seed(view._train_seed, "pool"), "train")
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
-        """Distinct train-seed states (shuffled, seeded); labels ``has_key`` and ``door_open`` (0/1) and
-        ``expert_action`` (the smallest optimal action)."""
-        import torch
-
+        """Distinct train-seed states (shuffled, seeded) with ``state_labels``."""
         pool = self.train_pool(view)
         rows = np.random.default_rng(derive_seed(view._train_seed, "rows")).permutation(len(pool.states))[:n]
-        states = [pool.states[i] for i in rows]
-        obs = doorkey.observe(states)
-        activations = {}
-        if hooks:
-            with torch.no_grad():
-                _, cache = view.agent.run_with_cache(torch.from_numpy(obs), names=hooks)
-            activations = {h: cache[h].numpy() for h in hooks}
-        labels = {"has_key": pool.has_key[rows].astype(np.int64),
-                  "door_open": np.array([s.door_open for s in states], dtype=np.int64),
-                  "expert_action": pool.targets[rows].argmax(1)}
-        return TrainData(obs=obs, labels=labels, activations=activations)
+        return labelled_states(view.agent, [pool.states[i] for i in rows], hooks)
 
     def interchange_pairs(self, view: TaskView, n: int):
         """Train-seed (base, source, counterfactual) observations with opposite has_key; c = the base with the
@@ -97,6 +84,44 @@ class DoorKeyTask(Task):
     def test_pairs(self, seed: int) -> P.PairSet:
         s = test_seed(seed)
         return P.PairSet.draw(pool_for(derive_seed(s, "pool"), "test"), TEST_PAIRS, derive_seed(s, "pairs"))
+
+
+def key_door_class(has_key: np.ndarray, door_open: np.ndarray) -> np.ndarray:
+    """0: no key; 1: the key, door closed; 2: the door open (DoorKey opens it with the key, which is kept)."""
+    return np.asarray(has_key, dtype=np.int64) + np.asarray(door_open, dtype=np.int64)
+
+
+CONTROL_SEED = 7  # the control task's random function of (agent cell, direction)
+KEY_DOOR_PRIOR = (0.56, 0.28, 0.16)  # about the train pool's class frequencies, which the control labels copy
+
+
+def control_class(states: list) -> np.ndarray:
+    """Hewitt & Liang's control task for ``key_door``: each (agent cell, direction) — a nuisance "type" the
+    agent's layers represent — gets a fixed random class drawn with the real classes' frequencies, so only a
+    probe that memorises types can decode it."""
+    types = np.array([(s.agent[0] * 16 + s.agent[1]) * 4 + s.direction for s in states])
+    table = np.random.default_rng(CONTROL_SEED).choice(3, size=16 * 16 * 4, p=KEY_DOOR_PRIOR)
+    return table[types]
+
+
+def labelled_states(agent, states: list, hooks: list[str]) -> TrainData:
+    """States with labels ``has_key`` and ``door_open`` (0/1), ``key_door`` (``key_door_class``),
+    ``control_key_door`` (``control_class``) and ``expert_action`` (the smallest optimal action), and the
+    agent's activations at ``hooks``."""
+    import torch
+
+    obs = doorkey.observe(states)
+    activations = {}
+    if hooks:
+        with torch.no_grad():
+            _, cache = agent.run_with_cache(torch.from_numpy(obs), names=hooks)
+        activations = {h: cache[h].numpy() for h in hooks}
+    has_key = np.array([s.carrying for s in states], dtype=np.int64)
+    door_open = np.array([s.door_open for s in states], dtype=np.int64)
+    labels = {"has_key": has_key, "door_open": door_open, "key_door": key_door_class(has_key, door_open),
+              "control_key_door": control_class(states),
+              "expert_action": np.array([min(doorkey.expert_actions(s)) for s in states], dtype=np.int64)}
+    return TrainData(obs=obs, labels=labels, activations=activations)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -168,6 +193,92 @@ class HasKeyLocate(DoorKeyTask):
             score=float(per_pair.mean()), ci=mean_ci(per_pair, np.random.default_rng(derive_seed(seed, "bootstrap"))),
             instances=per_pair, n=len(per_pair), floor=floor, ceiling=1.0,
         )
+
+
+# ----------------------------------------------------------------------------------------------------
+# 3. state-readout
+
+READOUT_HOOKS = {"encoder.conv2.hook_out": list(P.PLANT_SHAPE), "dense.hook_out": [128]}
+READOUT_TEST_STATES = 2000
+
+
+class StateReadout(DoorKeyTask):
+    """Decode has_key and door_open, with selectivity against a control task."""
+
+    def __init__(self, agent_id: str, sha256: str):
+        self.spec = TaskSpec(
+            id="doorkey/state-readout-v1",
+            title="Read has_key and door_open out of a DoorKey agent",
+            question=f"Do {agent_id}'s last conv layer and dense layer say whether it holds the key and whether the "
+            "door is open?",
+            description="Decode, from encoder.conv2 or dense, the class key_door = has_key + door_open (0: no key, "
+            "1: the key and a closed door, 2: the door open — DoorKey opens it with the key, which is kept): a "
+            "readout with 3 outputs, argmax. Test states: distinct states of expert and noisy-expert episodes on "
+            "held-out reset seeds. Primary: the mean of the has_key and door_open accuracies implied by the "
+            "predicted class, normalised between the majority class (0) and 1. Control task (Hewitt & Liang 2019): "
+            "the runner fits the method again on control_key_door — a fixed random class per (agent cell, "
+            "direction) with the real class frequencies — and reports selectivity = score − control score.",
+            answer_kind="readout", agent=agent_ref(agent_id, sha256), hook_points=READOUT_HOOKS, target="key_door",
+            control_target="control_key_door", output_dim=3, primary_metric="accuracy",
+            metrics=[
+                MetricSpec(name="accuracy", higher_is_better=True, description="mean of the two accuracies"),
+                MetricSpec(name="has_key_accuracy", higher_is_better=True, description=""),
+                MetricSpec(name="door_open_accuracy", higher_is_better=True, description=""),
+                MetricSpec(name="majority_accuracy", higher_is_better=True, description="the floor"),
+                MetricSpec(name="selectivity", higher_is_better=True,
+                           description="accuracy − the same method's accuracy on the control task"),
+            ],
+            normalization=Normalization(floor=None, ceiling=1.0, floor_source="the train split's majority class",
+                                        ceiling_source="perfect decoding"),
+            budget=Budget(env_steps=100_000, forward_passes=200_000, wall_seconds=300.0),
+            train_size=2000, test_size=READOUT_TEST_STATES, references=REFERENCES + [
+                "Hewitt & Liang 2019, Designing and interpreting probes with control tasks (arXiv 1909.03368)"],
+        )
+
+    def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
+        s = test_seed(seed)
+        pool = pool_for(derive_seed(s, "pool"), "test")
+        rows = np.random.default_rng(derive_seed(s, "rows")).permutation(len(pool.states))[:READOUT_TEST_STATES]
+        return labelled_states(agent, [pool.states[i] for i in rows], hooks)
+
+    def predicted_class(self, answer, seed: int) -> tuple[np.ndarray, TrainData]:
+        test = self.test_states(self.load_agent(), seed, list(answer.weights))
+        logits = np.tile(answer.bias, (len(test), 1))
+        for hook, w in answer.weights.items():
+            logits += test.activations[hook].reshape(len(test), -1).astype(np.float64) @ w
+        return logits.argmax(1), test
+
+    def score(self, answer, seed: int) -> ScoreReport:
+        predicted, test = self.predicted_class(answer, seed)
+        train_pool = pool_for(derive_seed(train_seed(seed), "pool"), "train")  # the one the method's view used
+        return self.score_classes(predicted, test.labels["key_door"], majority_class(train_pool), seed)
+
+    def score_control(self, answer, seed: int) -> ScoreReport:
+        predicted, test = self.predicted_class(answer, seed)
+        return self.score_classes(predicted, test.labels["control_key_door"], 0, seed)
+
+    def score_classes(self, predicted: np.ndarray, labels: np.ndarray, majority: int, seed: int) -> ScoreReport:
+        """Per state, the mean of the has_key and door_open hits implied by the predicted key_door class."""
+        from mirl.scoring import mean_ci
+
+        def hits(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return (np.minimum(classes, 1) == np.minimum(labels, 1)), ((classes == 2) == (labels == 2))
+
+        key, door = hits(predicted)
+        floor_key, floor_door = hits(np.full_like(labels, majority))
+        per_state = (key.astype(float) + door) / 2
+        return ScoreReport(
+            metrics={"accuracy": float(per_state.mean()), "has_key_accuracy": float(key.mean()),
+                     "door_open_accuracy": float(door.mean()),
+                     "majority_accuracy": float((floor_key.mean() + floor_door.mean()) / 2)},
+            score=float(per_state.mean()), ci=mean_ci(per_state, np.random.default_rng(derive_seed(seed, "bootstrap"))),
+            instances=per_state, n=len(per_state), floor=float((floor_key.mean() + floor_door.mean()) / 2), ceiling=1.0,
+        )
+
+
+def majority_class(pool: P.Pool) -> int:
+    door_open = np.array([s.door_open for s in pool.states])
+    return int(np.bincount(key_door_class(pool.has_key, door_open), minlength=3).argmax())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -350,6 +461,7 @@ def tasks() -> list[Task]:
     out: list[Task] = []
     if DOORKEY_PPO_SHA256:
         out.append(HasKeyLocate(DOORKEY_PPO_SHA256))
+        out.append(StateReadout("doorkey-ppo", DOORKEY_PPO_SHA256))
     if PLANTED_SHA256:
         out.append(HasKeyPlanted(PLANTED_SHA256))
     if SUBSPACE_SHA256:
