@@ -50,19 +50,20 @@ def overall_table(boards: dict[str, list[Row]]) -> str:
 
 def task_table(rows: list[Row]) -> str:
     head = ("<tr><th>rank</th><th class='m'>method</th><th>score</th><th>95% CI</th><th>norm.</th><th>n</th>"
-            "<th>env steps</th><th>fwd passes</th><th>seconds</th><th>date</th></tr>")
+            "<th>env steps</th><th>fwd passes</th><th>seconds</th><th>date</th><th>seeds: mean ± sd</th></tr>")
     body = []
     for r in rows:
         if r.status != "ok":
             body.append(f"<tr class='failed'><td>×</td><td class='m'>{_e(r.method)}</td>"
-                        f"<td colspan='8' class='m'>failed: {_e(r.error)}</td></tr>")
+                        f"<td colspan='9' class='m'>failed: {_e(r.error)}</td></tr>")
             continue
         rank = f"{r.rank}=" if r.tied else str(r.rank)
         body.append(
             f"<tr{' class=tied' if r.tied else ''}><td>{rank}</td><td class='m'>{_e(r.method)} v{_e(r.method_version)}"
             f"</td><td>{_num(r.score)}</td><td>[{_num(r.ci_low)}, {_num(r.ci_high)}]</td>"
             f"<td>{_num(r.normalized_score, 2)}</td><td>{r.n}</td><td>{r.env_steps}</td><td>{r.forward_passes}</td>"
-            f"<td>{_num(r.wall_seconds, 1)}</td><td>{_e(r.date)}</td></tr>")
+            f"<td>{_num(r.wall_seconds, 1)}</td><td>{_e(r.date)}</td><td>{r.seeds}"
+            + (f": {_num(r.seed_mean, 2)} ± {_num(r.seed_sd, 2)}" if r.seed_sd is not None else "") + "</td></tr>")
     return f"<table class='task'>{head}{''.join(body)}</table>"
 
 

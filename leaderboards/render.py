@@ -6,7 +6,8 @@ import json
 
 from mirl.leaderboards.stats import Row
 
-COLUMNS = ("rank", "method", "score [95% CI]", "norm.", "n", "env steps", "fwd passes", "seconds", "date")
+COLUMNS = ("rank", "method", "score [95% CI]", "norm.", "n", "env steps", "fwd passes", "seconds", "date",
+           "seeds: mean ± sd")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -16,12 +17,13 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def _cells(row: Row) -> list[str]:
     if row.status != "ok":
         reason = (row.error or "")[:60]
-        return ["×", row.method, f"failed: {reason}", "", "", "", "", _fmt(row.wall_seconds, 1), row.date]
+        return ["×", row.method, f"failed: {reason}", "", "", "", "", _fmt(row.wall_seconds, 1), row.date, ""]
     rank = f"{row.rank}=" if row.tied else str(row.rank)
     score = f"{_fmt(row.score)} [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
     return [
         rank, row.method, score, _fmt(row.normalized_score, 2), str(row.n), str(row.env_steps),
         str(row.forward_passes), _fmt(row.wall_seconds, 1), row.date,
+        f"{row.seeds}: {_fmt(row.seed_mean, 2)} ± {_fmt(row.seed_sd, 2)}" if row.seed_sd is not None else str(row.seeds),
     ]
 
 

@@ -31,6 +31,12 @@ class Row:
     result_id: str
     normalized_ci_low: float | None = None
     normalized_ci_high: float | None = None
+    seeds: int = 1
+    """Seeds with an ok result (a stochastic method runs on several: ``mirl bench --stochastic-seeds``)."""
+    seed_mean: float | None = None
+    seed_sd: float | None = None
+    """Mean and standard deviation over those seeds of the normalised score (the raw score where a result
+    has none); None for one seed."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +64,16 @@ def _row(result: Result, runs: int) -> Row:
     )
 
 
+def _seed_spread(row: Row, ok: list[Result]) -> None:
+    """Fill the row's seed spread from each seed's latest ok result (``ok`` is in creation order)."""
+    per_seed = {r.seed: r for r in ok}
+    values = [r.normalized_score if r.normalized_score is not None else r.score for r in per_seed.values()]
+    row.seeds = len(per_seed)
+    if len(values) > 1 and all(v is not None for v in values):
+        row.seed_mean = float(sum(values) / len(values))
+        row.seed_sd = float((sum((v - row.seed_mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5)
+
+
 def _overlap(a: Row, b: Row, normalized: bool = False) -> bool:
     if normalized:
         return (a.normalized_ci_low is not None and b.normalized_ci_low is not None
@@ -75,7 +91,9 @@ def task_rows(results: list[Result]) -> list[Row]:
     for runs in by_method.values():
         ok = [r for r in runs if r.status == "ok"]
         if ok:
-            ok_rows.append(_row(ok[-1], len(runs)))
+            row = _row(ok[-1], len(runs))
+            _seed_spread(row, ok)
+            ok_rows.append(row)
         else:
             failed_rows.append(_row(runs[-1], len(runs)))
     # Where floors are measured per answer (size-matched random-edit controls), raw scores of two methods sit

@@ -146,16 +146,20 @@ def test_bench_resumes_where_it_stopped_and_force_reruns(home, run_cli):
     first = run_cli(*args, home=home)
     assert first.returncode == 0, first.stderr
     progress = [line for line in first.stderr.splitlines() if line.startswith("[")]
-    assert len(progress) == 2 and "eta" in progress[-1] and "2/2" in progress[-1]
+    # random is stochastic: seeds 0, 1, 2 (--stochastic-seeds 3 by default); the oracle runs once
+    assert len(progress) == 4 and "eta" in progress[-1] and "4/4" in progress[-1]
+    assert sum("random (seed " in line for line in progress) == 3
     again = run_cli(*args, home=home)
-    assert "2 of 2 pairs already stored for seed 0" in again.stderr
+    assert "4 of 4 runs already stored" in again.stderr
     assert not [line for line in again.stderr.splitlines() if line.startswith("[")]
-    forced = run_cli(*args, "--force", home=home)
+    forced = run_cli(*args, "--force", "--stochastic-seeds", "1", home=home)
     assert sum(line.startswith("[") for line in forced.stderr.splitlines()) == 2
 
     from mirl.leaderboards.store import ResultStore
 
-    assert len(ResultStore(home).results()) == 4
+    assert len(ResultStore(home).results()) == 6
+    rows = {r["method"]: r for r in json.loads(again.stdout)["smoke/goal-readout-v1"]["rows"]}
+    assert rows["random"]["seeds"] == 3 and rows["random"]["seed_sd"] is not None and rows["oracle"]["seeds"] == 1
 
 
 def test_verify_reruns_a_stored_result_and_reports_reproduction(home, run_cli):

@@ -52,6 +52,8 @@ def test_decoys_fool_a_correlation_ranking_but_not_a_causal_scan():
     assert correlation.metrics["auroc_vs_decoys"] <= 0.6, correlation.metrics
     assert scan.score - correlation.score >= 0.2, (scan.metrics, correlation.metrics)
     assert scan.metrics["auroc_vs_decoys"] - correlation.metrics["auroc_vs_decoys"] >= 0.2
+    probe = run(PLANTED, "probe-weight")  # measured 0.741, 0.44 against the decoys: fooled the same way
+    assert probe.metrics["auroc_vs_decoys"] <= 0.6 and scan.score > probe.score, probe.metrics
 
 
 def test_the_planted_subspace_scores_about_one_and_random_subspaces_about_zero():

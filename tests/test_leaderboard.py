@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from mirl.leaderboards.render import render_json, render_markdown, render_table
@@ -107,6 +108,24 @@ def test_latest_ok_result_of_a_method_is_shown(make_result):
     assert row.date == "2026-01-03"
 
 
+def test_a_stochastic_method_shows_its_seed_to_seed_spread(make_result):
+    results = [
+        scored(make_result, "random", 0.55, (0.5, 0.6), day=1, seed=0),
+        scored(make_result, "random", 0.45, (0.4, 0.5), day=2, seed=1),
+        scored(make_result, "random", 0.60, (0.55, 0.65), day=3, seed=2),
+        scored(make_result, "random", 0.50, (0.45, 0.55), day=4, seed=1),  # seed 1 again: its latest counts
+        scored(make_result, "probe", 0.90, (0.85, 0.95), day=1, seed=0),
+    ]
+    rows = {r.method: r for r in task_rows(results)}
+    spread = rows["random"]
+    normalized = [(s - 0.5) / 0.5 for s in (0.55, 0.50, 0.60)]
+    assert spread.seeds == 3 and spread.seed_mean == pytest.approx(np.mean(normalized))
+    assert spread.seed_sd == pytest.approx(np.std(normalized, ddof=1))
+    assert rows["probe"].seeds == 1 and rows["probe"].seed_sd is None
+    table = render_table({"t": list(rows.values())}, {})
+    assert "3: 0.10 ± 0.10" in table
+
+
 def test_leaderboards_group_by_task(make_result):
     results = [
         scored(make_result, "a", 0.9, (0.8, 1.0), task_id="smoke/goal-units-v1"),
@@ -154,7 +173,7 @@ def test_render_markdown(boards):
     assert "| × | broken | failed: method raised ValueError" in text
     for line in text.splitlines():
         if line.startswith("|") and not line.startswith("|---"):
-            assert line.count("|") == 10  # 9 columns
+            assert line.count("|") == 11  # 10 columns
     assert render_markdown({}, {}) == "_no results yet_"
 
 

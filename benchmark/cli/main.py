@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default="*", metavar="GLOB", help="task ids to include (glob, default all)")
     p.add_argument("--methods", nargs="+", metavar="NAME", help="methods to include (default all)")
     p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
+    p.add_argument("--stochastic-seeds", type=int, default=3, metavar="K",
+                   help="run stochastic methods on seeds SEED … SEED+K−1, for their seed-to-seed spread (default 3)")
     p.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
     p.add_argument("--format", choices=["table", "md", "json"], default="table", help="leaderboard format")
     p.add_argument("--force", action="store_true",

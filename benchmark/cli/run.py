@@ -23,7 +23,8 @@ def _open_sinks(no_wandb: bool):
     return store, sink
 
 
-def _execute(pairs, seed: int, store, sink) -> list:
+def _execute(pairs, seed: int | None, store, sink) -> list:
+    """Run (task, method) pairs with ``seed``, or (task, method, seed) triples with ``seed`` None."""
     import time
 
     from mirl.runner import evaluate, record
@@ -31,7 +32,8 @@ def _execute(pairs, seed: int, store, sink) -> list:
     tasks, methods = get_tasks(), get_methods()
     results = []
     started = time.monotonic()
-    for i, (task, method) in enumerate(pairs, start=1):
+    runs = [(t, m, seed) for t, m in pairs] if seed is not None else list(pairs)
+    for i, (task, method, seed) in enumerate(runs, start=1):
         result = evaluate(
             task, method, seed=seed,
             method_plugin=methods.provider(method.info.name), task_plugin=tasks.provider(task.spec.id),
@@ -42,9 +44,9 @@ def _execute(pairs, seed: int, store, sink) -> list:
         else:
             outcome = f"FAILED: {result.error}"
         elapsed = time.monotonic() - started
-        eta = elapsed / i * (len(pairs) - i)
-        bar = "#" * round(20 * i / len(pairs))
-        print(f"[{bar:<20}] {i}/{len(pairs)} {task.spec.id} × {method.info.name}: {outcome} "
+        eta = elapsed / i * (len(runs) - i)
+        bar = "#" * round(20 * i / len(runs))
+        print(f"[{bar:<20}] {i}/{len(runs)} {task.spec.id} × {method.info.name} (seed {seed}): {outcome} "
               f"({result.compute.wall_seconds + result.compute.scoring_seconds:.1f} s; eta {eta / 60:.0f} min)",
               file=sys.stderr)
         results.append(result)
@@ -161,18 +163,22 @@ def bench(args) -> int:
     pairs = [(t, m) for t in chosen_tasks for m in chosen_methods if _compatible(t, m)]
     if not pairs:
         raise MirlError("no installed method can answer the selected tasks")
+    if args.stochastic_seeds < 1:
+        raise MirlError(f"--stochastic-seeds must be at least 1, got {args.stochastic_seeds}")
+    # a stochastic method runs on several seeds, so the leaderboard can show its seed-to-seed spread
+    runs = [(t, m, args.seed + k) for t, m in pairs for k in range(args.stochastic_seeds if m.info.stochastic else 1)]
     store, sink = _open_sinks(args.no_wandb)
     if not args.force:
-        # Resume: a pair with a stored ok result for this task version, agent, method version and seed is done.
+        # Resume: a run with a stored ok result for this task version, agent, method version and seed is done.
         done = {_pair_key(r.task_id, r.agent_sha256, r.method, r.method_version, r.seed)
                 for r in store.results(status="ok")}
-        todo = [(t, m) for t, m in pairs if _pair_key(t.spec.id, t.spec.agent.sha256, m.info.name,
-                                                       m.info.version, args.seed) not in done]
-        if len(todo) < len(pairs):
-            print(f"mirl: {len(pairs) - len(todo)} of {len(pairs)} pairs already stored for seed {args.seed}; "
-                  "skipping them (--force reruns them)", file=sys.stderr)
-        pairs = todo
-    _execute(pairs, args.seed, store, sink)
+        todo = [(t, m, s) for t, m, s in runs if _pair_key(t.spec.id, t.spec.agent.sha256, m.info.name,
+                                                           m.info.version, s) not in done]
+        if len(todo) < len(runs):
+            print(f"mirl: {len(runs) - len(todo)} of {len(runs)} runs already stored; skipping them (--force reruns "
+                  "them)", file=sys.stderr)
+        runs = todo
+    _execute(runs, None, store, sink)
     from mirl.cli.leaderboard import print_boards
 
     print_boards(store, [t.spec.id for t in chosen_tasks], args.format)

@@ -7,8 +7,9 @@ from mirl import hookimpl
 @hookimpl
 def register_methods(register):
     from .das import DistributedAlignmentSearch
-    from .scan import InterchangeScan, UnitCorrelation
+    from .scan import InterchangeScan, ProbeWeight, UnitCorrelation
 
     register(DistributedAlignmentSearch)
     register(InterchangeScan)
     register(UnitCorrelation)
+    register(ProbeWeight)

@@ -9,6 +9,9 @@
 - unit-correlation: |Pearson correlation| between each unit (channel units: its mean over positions) and the
   task's target label over the train split — what a decoding-first analysis ranks by, fooled by units that
   encode the variable without using it.
+- probe-weight: the magnitude of each unit's weight in a logistic probe for the target fitted on all units of
+  a hook point at once (on standardised features, so |w| compares units): the multivariate cousin of
+  unit-correlation, which credits a unit for what it adds beyond the others.
 """
 
 from __future__ import annotations
@@ -73,6 +76,23 @@ class InterchangeScan(Method):
         return UnitScores(scores=scores)
 
 
+def labelled_units(view, method: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per hook, the train split's units as columns ([n, units]; channel units: their mean over positions), and
+    the task's target label per state."""
+    hooks = list(view.hook_points)
+    data = view.train_data(hooks=hooks)
+    if view.spec.target not in data.labels:
+        raise MirlError(f"{method} needs a per-state label {view.spec.target!r}; {view.spec.id}'s train data has "
+                        f"{sorted(data.labels)}")
+    units = {}
+    for hook in hooks:
+        x = np.asarray(data.activations[hook], dtype=np.float64)
+        if view.spec.unit_level == "channel":
+            x = x.reshape(len(x), x.shape[1], -1).mean(2)
+        units[hook] = x.reshape(len(x), -1)
+    return units, np.asarray(data.labels[view.spec.target])
+
+
 class UnitCorrelation(Method):
     info = MethodInfo(
         name="unit-correlation",
@@ -87,20 +107,40 @@ class UnitCorrelation(Method):
     )
 
     def solve(self, view):
-        hooks = list(view.hook_points)
-        data = view.train_data(hooks=hooks)
-        if view.spec.target not in data.labels:
-            raise MirlError(f"unit-correlation needs a per-state label {view.spec.target!r}; {view.spec.id}'s train "
-                            f"data has {sorted(data.labels)}")
-        y = np.asarray(data.labels[view.spec.target], dtype=np.float64)
+        units, y = labelled_units(view, "unit-correlation")
+        y = y.astype(np.float64)
         scores = {}
-        for hook in hooks:
-            x = np.asarray(data.activations[hook], dtype=np.float64)
-            if view.spec.unit_level == "channel":
-                x = x.reshape(len(x), x.shape[1], -1).mean(2)
-            x = x.reshape(len(x), -1)
+        for hook, x in units.items():
             xc, yc = x - x.mean(0), y - y.mean()
             denominator = np.sqrt((xc ** 2).sum(0) * (yc ** 2).sum())
             r = np.divide(xc.T @ yc, denominator, out=np.zeros(x.shape[1]), where=denominator > 0)
             scores[hook] = np.abs(r).reshape(unit_shape(view, hook))
+        return UnitScores(scores=scores)
+
+
+class ProbeWeight(Method):
+    info = MethodInfo(
+        name="probe-weight",
+        version="1",
+        answer_kinds=["unit_scores"],
+        families=["doorkey"],
+        description="|weight| of each unit in a logistic probe for the task's label on standardised units (channel "
+        "units: mean over positions), one probe per hook point",
+        references=["Dalvi et al. 2019, What is one grain of sand in the desert? Analyzing individual neurons in "
+                    "deep NLP models (AAAI)"],
+        hyperparameters={"states": "the task's whole train split", "probe": "logistic regression, L2 1e-2, L-BFGS",
+                         "score": "‖w_unit‖ over classes × the unit's standard deviation"},
+        compute="the train split's forward passes and one logistic fit per hook point",
+    )
+
+    def solve(self, view):
+        from mirl.probes import fit_logistic
+
+        units, y = labelled_units(view, "probe-weight")
+        labels = y.astype(np.int64)
+        scores = {}
+        for hook, x in units.items():
+            w, _ = fit_logistic(x, labels, max(2, int(labels.max()) + 1))
+            # fit_logistic returns weights on the raw features; × the feature's sd gives the standardised ones
+            scores[hook] = (np.linalg.norm(w, axis=1) * x.std(0)).reshape(unit_shape(view, hook))
         return UnitScores(scores=scores)
