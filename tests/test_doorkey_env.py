@@ -125,6 +125,32 @@ def test_batched_env_labels_resume_and_refusals():
         D.DoorKeyVecEnv(1, size=9)
 
 
+def test_the_batched_env_steps_exactly_like_plain_minigrid_envs():
+    """The batched env skips MiniGrid's partial-view rendering and encodes grids its own way: states, rewards
+    and ends must still be those of plain DoorKeyEnvs reset with the same seeds and given the same actions."""
+    env = D.DoorKeyVecEnv(3, size=8, seed=5)
+    seeds = []
+    for i in range(3):
+        env.envs[i].reset = lambda seed=None, _reset=env.envs[i].reset, _s=seeds: (_s.append(seed), _reset(seed=seed))[1]
+    env.reset(seed=5)
+    plain = [DoorKeyEnv(size=8) for _ in range(3)]
+    for p, s in zip(plain, seeds):
+        p.reset(seed=s)
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        actions = rng.choice([D.LEFT, D.RIGHT, D.FORWARD, D.FORWARD, D.PICKUP, D.TOGGLE], 3)
+        _, rewards, terminated, truncated, _ = env.step(actions)
+        outcomes = [p.step(int(a))[1:4] for p, a in zip(plain, actions)]
+        assert [(t, u) for _, t, u in outcomes] == list(zip(terminated, truncated))
+        np.testing.assert_allclose(rewards, [r for r, _, _ in outcomes], rtol=1e-6)  # float32 here
+        if (terminated | truncated).any():
+            break  # after an episode end the batched env draws its next layout from its own Generator
+        for mine, theirs in zip(env.states(), plain):
+            np.testing.assert_array_equal(mine.grid, theirs.grid.encode())
+            assert (mine.agent, mine.direction, mine.carrying) == (
+                tuple(int(v) for v in theirs.agent_pos), theirs.agent_dir, theirs.carrying is not None)
+
+
 def test_splits_draw_disjoint_reset_seeds_and_the_card_measure_is_deterministic():
     import torch
 

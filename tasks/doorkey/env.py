@@ -92,12 +92,22 @@ class State:
                 "agent_cell": tuple(self.agent), "agent_dir": self.direction}
 
 
+_EMPTY_CODE = (1, 0, 0)  # MiniGrid's encoding of an empty cell
+
+
+def encode_grid(grid) -> np.ndarray:
+    """``grid.encode()`` (MiniGrid's [W, H, 3] encoding, x first) in one pass over its cells: MiniGrid's own
+    loops through ``get(i, j)`` and was a third of a batched step's time."""
+    codes = np.array([_EMPTY_CODE if o is None else o.encode() for o in grid.grid], dtype=np.uint8)
+    return np.ascontiguousarray(codes.reshape(grid.height, grid.width, 3).transpose(1, 0, 2))
+
+
 def state_of(env) -> State:
     """The state of a (MiniGrid) ``DoorKeyEnv``."""
     carrying = env.carrying is not None
     if carrying and env.carrying.type != "key":
         raise ValueError(f"the agent carries a {env.carrying.type}; DoorKey states carry nothing or the key")
-    return State(env.grid.encode().copy(), tuple(int(v) for v in env.agent_pos), int(env.agent_dir), carrying)
+    return State(encode_grid(env.grid), tuple(int(v) for v in env.agent_pos), int(env.agent_dir), carrying)
 
 
 def to_env(state: State, env=None):
@@ -261,6 +271,10 @@ def expert_actions(state: State) -> frozenset[int]:
 # Batched env
 
 
+def _no_view() -> dict:
+    return {}
+
+
 class DoorKeyVecEnv:
     """``num_envs`` MiniGrid ``DoorKeyEnv``s of one size, stepped in turn; same-step autoreset (a new layout
     drawn from the env's Generator), mirl's vectorized-env protocol. Observations as ``observe``; reward
@@ -274,6 +288,10 @@ class DoorKeyVecEnv:
         self.split = split
         self.num_envs, self.size = num_envs, check_size(size)
         self.envs = [DoorKeyEnv(size=size) for _ in range(num_envs)]
+        for env in self.envs:
+            # MiniGrid renders its partial view after every step (three quarters of a step's time); this env
+            # observes its own way (``observe``), so the view is never drawn
+            env.gen_obs = _no_view
         self.max_steps = self.envs[0].max_steps
         self._rng = np.random.default_rng(seed)
         import gymnasium as gym
