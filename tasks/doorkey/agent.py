@@ -25,7 +25,7 @@ CHANNELS, LAYERS, HIDDEN = 32, 3, 128
 EVAL_EPISODES = 500
 
 CONFIG = PPOConfig(
-    total_steps=2_000_000, num_envs=32, num_steps=128, learning_rate=5e-4, anneal_lr=True, gamma=0.99,
+    total_steps=10_000_000, num_envs=32, num_steps=128, learning_rate=5e-4, anneal_lr=True, gamma=0.99,
     gae_lambda=0.95, num_minibatches=4, update_epochs=4, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5,
     max_grad_norm=0.5, reward_scaling=False, seed=0, checkpoints=10, save_every_seconds=120.0, log_every=10,
 )
