@@ -83,7 +83,7 @@ def test_interchange_accuracy_of_no_patch_is_how_often_the_base_action_suits_c()
     assert all(pool.has_key[b] != pool.has_key[s] for b, s in zip(pairs.bases, pairs.sources))
     assert all(c.carrying == pool.states[s].carrying for c, s in zip(pairs.cfs, pairs.sources))
     none = P.interchange_accuracy(net, pairs, lambda cache: [])
-    base_obs, _, cf_obs = pairs.obs()
+    base_obs, _, cf_obs = pairs.obs
     with torch.no_grad():
         chosen = net(base_obs)[0].argmax(-1).numpy()
     best = [D.expert_actions(c) for c in pairs.cfs]

@@ -23,8 +23,8 @@ def _open_sinks(no_wandb: bool):
     return store, sink
 
 
-def _execute(pairs, seed: int | None, store, sink) -> list:
-    """Run (task, method) pairs with ``seed``, or (task, method, seed) triples with ``seed`` None."""
+def _execute(runs, store, sink) -> list:
+    """Evaluate and record (task, method, seed) runs, with a progress bar and ETA."""
     import time
 
     from mirl.runner import evaluate, record
@@ -32,7 +32,6 @@ def _execute(pairs, seed: int | None, store, sink) -> list:
     tasks, methods = get_tasks(), get_methods()
     results = []
     started = time.monotonic()
-    runs = [(t, m, seed) for t, m in pairs] if seed is not None else list(pairs)
     for i, (task, method, seed) in enumerate(runs, start=1):
         result = evaluate(
             task, method, seed=seed,
@@ -144,7 +143,7 @@ def run(args) -> int:
     if not pairs:
         raise MirlError("no requested method can answer the requested tasks; `mirl methods` shows what each answers")
     store, sink = _open_sinks(args.no_wandb)
-    results = _execute(pairs, args.seed, store, sink)
+    results = _execute([(t, m, args.seed) for t, m in pairs], store, sink)
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
     else:
@@ -178,7 +177,7 @@ def bench(args) -> int:
             print(f"mirl: {len(runs) - len(todo)} of {len(runs)} runs already stored; skipping them (--force reruns "
                   "them)", file=sys.stderr)
         runs = todo
-    _execute(runs, None, store, sink)
+    _execute(runs, store, sink)
     from mirl.cli.leaderboard import print_boards
 
     print_boards(store, [t.spec.id for t in chosen_tasks], args.format)

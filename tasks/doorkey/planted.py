@@ -22,6 +22,7 @@ imported inside functions: the task specs import this module, and listing tasks 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -411,11 +412,21 @@ class PairSet:
         b, s, cfs = sample_pairs(pool, pairs, np.random.default_rng(seed))
         return cls(pool, b, s, cfs)
 
+    # A scorer patches the same pairs many times (an IIA curve, random floors): observations and the expert's
+    # action sets are computed once per pair set.
+    @functools.cached_property
     def obs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Observations of the bases, the sources and the counterfactuals."""
         import torch
 
         all_obs = torch.from_numpy(doorkey.observe(self.pool.states))
         return all_obs[self.bases], all_obs[self.sources], torch.from_numpy(doorkey.observe(self.cfs))
+
+    @functools.cached_property
+    def expert_sets(self) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
+        """The expert's optimal actions on each counterfactual, and on each base."""
+        return ([doorkey.expert_actions(c) for c in self.cfs],
+                [doorkey.expert_actions(self.pool.states[b]) for b in self.bases])
 
 
 def interchange_hits(agent, pairs: PairSet, edits: Callable[[dict], list], target: str = "expert",
@@ -427,15 +438,14 @@ def interchange_hits(agent, pairs: PairSet, edits: Callable[[dict], list], targe
     base (elsewhere any unit set scores well by doing nothing)."""
     import torch
 
-    base_obs, source_obs, cf_obs = pairs.obs()
+    base_obs, source_obs, cf_obs = pairs.obs
     hooks = sorted(agent.hook_points())
     with torch.no_grad():
         _, source_cache = agent.run_with_cache(source_obs, names=hooks)
         with agent.hooks(edits(source_cache)):
             chosen = agent(base_obs)[0].argmax(-1).numpy()
     if target == "expert":
-        right = [doorkey.expert_actions(c) for c in pairs.cfs]
-        base_right = [doorkey.expert_actions(pairs.pool.states[b]) for b in pairs.bases]
+        right, base_right = pairs.expert_sets
         keep = [i for i in range(len(right)) if not changing_only or not (right[i] & base_right[i])]
         return np.array([float(chosen[i] in right[i]) for i in keep])
     with torch.no_grad():

@@ -73,7 +73,7 @@ class DoorKeyTask(Task):
         """Train-seed (base, source, counterfactual) observations with opposite has_key; c = the base with the
         source's key state."""
         pairs = P.PairSet.draw(self.train_pool(view), n, derive_seed(view._train_seed, "pairs"))
-        return tuple(t.numpy() for t in pairs.obs())
+        return tuple(t.numpy() for t in pairs.obs)
 
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
