@@ -71,14 +71,27 @@ def success(agent, episodes: int = EVAL_EPISODES, greedy: bool = False, seed: in
 
 def evaluate(agent) -> dict:
     sampled, greedy = success(agent), success(agent, greedy=True, seed=1)
+    # the planted cards' numbers for the same channels and subspace of this naturally trained agent (contrast)
+    contrast = {f"contrast_channels_{k}": v for k, v in plant_facts(agent, "channels").items()}
+    contrast.update({f"contrast_subspace_{k}": v for k, v in plant_facts(agent, "subspace").items()
+                     if not k.startswith("correlation")})
     return {
         "metrics": {"success_sampled": sampled["success"], "success_greedy": greedy["success"],
-                    "mean_length_sampled": sampled["mean_length"], "mean_length_greedy": greedy["mean_length"]},
+                    "mean_length_sampled": sampled["mean_length"], "mean_length_greedy": greedy["mean_length"],
+                    **contrast},
         "evaluation": f"{EVAL_EPISODES} DoorKey-8x8 episodes each on held-out reset seeds (≥ 10⁹; the 8×8 layout "
                       "space is small, so these are new seeds more than new layouts), MiniGrid's step limit",
         "environment": {"size": SIZE, "observation": "MiniGrid full encoding, one-hot 21 planes, interior"},
-        "behavioural_facts": [f"reaches the goal in {sampled['success']:.1%} of held-out episodes (sampled "
-                              f"actions; greedy {greedy['success']:.1%})"],
+        "behavioural_facts": [
+            f"reaches the goal in {sampled['success']:.1%} of held-out episodes (sampled actions; greedy "
+            f"{greedy['success']:.1%})",
+            f"contrast with doorkey-planted: patching channels 0–3 of encoder.conv1 gives interchange accuracy "
+            f"{contrast['contrast_channels_iia_plant']:.3f} (random 4-channel sets "
+            f"{contrast['contrast_channels_iia_random_mean']:.3f}, max {contrast['contrast_channels_iia_random_max']:.3f}"
+            f"; channels 4–7 {contrast['contrast_channels_iia_decoys']:.3f}, decoding has_key at "
+            f"{contrast['contrast_channels_decoy_decoding_accuracy']:.1%}); the planted subspace "
+            f"{contrast['contrast_subspace_iia_plant']:.3f} (random {contrast['contrast_subspace_iia_random_mean']:.3f})",
+        ],
     }
 
 
