@@ -451,7 +451,7 @@ class PlanLocate(SokobanTask):
 
 
 # sokoban-drc as shipped (tasks/sokoban/sokoban-drc.card.json); None until it ships, and the tasks wait for it.
-AGENT_SHA256: str | None = None
+AGENT_SHA256: str | None = "4d00cdfa29e155e0109eee400e2528c6e17a309d74750c7a9f6821a6cecd0156"
 
 
 def tasks(sha256: str) -> list[Task]:
