@@ -163,10 +163,18 @@ def evaluate(agent, feed_forward: bool = False) -> dict:
     }
     for k in (2, 4, 8):
         metrics[f"test_solved_2box_thinking{k}"] = solve_rate(agent, test2, thinking=k)
+    facts = [f"solves {metrics['test_solved_2box']:.1%} of held-out 2-box levels (greedy "
+             f"{metrics['test_solved_2box_greedy']:.1%}); with 2 / 4 / 8 thinking steps "
+             + " / ".join(f"{metrics[f'test_solved_2box_thinking{k}']:.1%}" for k in (2, 4, 8))]
     if not feed_forward:
-        from .tasks import plan_probe_f1
+        from .tasks import TARGETS, plan_probe_f1
 
         metrics.update(plan_probe_f1(agent))
+        facts += [f"plan probe macro-F1 ({target}), hidden vs observation: 1×1 "
+                  f"{metrics[f'plan_probe_{target}_f1_hidden_1x1']:.3f} vs "
+                  f"{metrics[f'plan_probe_{target}_f1_observation_1x1']:.3f}, 3×3 "
+                  f"{metrics[f'plan_probe_{target}_f1_hidden_3x3']:.3f} vs "
+                  f"{metrics[f'plan_probe_{target}_f1_observation_3x3']:.3f}" for target in TARGETS]
     return {
         "metrics": metrics,
         "evaluation": f"{len(test2):,} held-out 2-box and {len(test1):,} 1-box 6×6 levels (the test tenth, never "
@@ -174,10 +182,7 @@ def evaluate(agent, feed_forward: bool = False) -> dict:
                       "ticks on the first observation before the first move",
         "environment": {"interior": INTERIOR, "boxes": BOXES, "step_limit": sokoban.max_steps(SIZE, SIZE),
                         "generator": "reverse play, max-displacement state"},
-        "behavioural_facts": [
-            f"solves {metrics['test_solved_2box']:.1%} of held-out 2-box levels; with 8 thinking steps "
-            f"{metrics['test_solved_2box_thinking8']:.1%}",
-        ],
+        "behavioural_facts": facts,
     }
 
 

@@ -462,8 +462,9 @@ TASKS = tasks(AGENT_SHA256) if AGENT_SHA256 else []
 
 
 def plan_probe_f1(agent, seed: int = 0, train_states: int = 3000, test_states: int = 2000) -> dict[str, float]:
-    """The card's plan probes: macro-F1 of a 1×1 conv probe on every hidden and cell state (fitted on train
-    levels, scored on test levels), against a 3×3 conv probe on the observation (Bush et al.'s comparison)."""
+    """The card's plan probes: macro-F1 of 1×1 and 3×3 conv probes on every hidden and cell state (fitted on
+    train levels, scored on test levels), against the same probes on the observation (Bush et al.'s comparison).
+    Same-kernel pairs are the fair contrast: a 3×3 probe sees the neighbouring squares a 1×1 probe cannot."""
     from mirl.probes import conv_probe_logits, fit_conv_probe
 
     task = SokobanTask()  # states() needs no spec
@@ -471,14 +472,15 @@ def plan_probe_f1(agent, seed: int = 0, train_states: int = 3000, test_states: i
                         derive_seed(seed, "card-train-ep"), list(STATE_HOOKS), train_states)
     test = task.states(agent, levels_for(derive_seed(seed, "card-test"), test_states // 6, "test"),
                        derive_seed(seed, "card-test-ep"), list(STATE_HOOKS), test_states)
+    sources = {"hidden": lambda d: [d.activations[h] for h in STATE_HOOKS], "observation": lambda d: [d.obs]}
     out = {}
     for t, target in enumerate(TARGETS):
         span = slice(t * SQUARES, (t + 1) * SQUARES)
-        for source, kernel, maps in (("hidden", 1, lambda d: [d.activations[h] for h in STATE_HOOKS]),
-                                     ("observation", 3, lambda d: [d.obs])):
-            w, b = fit_conv_probe(maps(train), train.labels["plan_directions"][:, span], CLASSES, kernel=kernel,
-                                  seed=seed)
-            predicted = conv_probe_logits(maps(test), w, b, kernel=kernel).argmax(-1)
-            counts = macro_f1_counts(predicted, test.labels["plan_directions"][:, span]).sum(0)
-            out[f"plan_probe_{target}_f1_{source}"] = float(macro_f1(counts))
+        for source, maps in sources.items():
+            for kernel in (1, 3):
+                w, b = fit_conv_probe(maps(train), train.labels["plan_directions"][:, span], CLASSES, kernel=kernel,
+                                      seed=seed)
+                predicted = conv_probe_logits(maps(test), w, b, kernel=kernel).argmax(-1)
+                counts = macro_f1_counts(predicted, test.labels["plan_directions"][:, span]).sum(0)
+                out[f"plan_probe_{target}_f1_{source}_{kernel}x{kernel}"] = float(macro_f1(counts))
     return out
