@@ -162,6 +162,23 @@ def test_bench_resumes_where_it_stopped_and_force_reruns(home, run_cli):
     assert rows["random"]["seeds"] == 3 and rows["random"]["seed_sd"] is not None and rows["oracle"]["seeds"] == 1
 
 
+def test_bench_jobs_run_in_parallel_processes_with_the_same_scores(tmp_path, run_cli):
+    args = ("bench", "--tasks", "smoke/goal-*", "--methods", "random", "linear-probe", "--no-wandb",
+            "--stochastic-seeds", "2", "--format", "json")
+    serial = run_cli(*args, home=tmp_path / "serial")
+    parallel = run_cli(*args, "--jobs", "2", home=tmp_path / "parallel")
+    assert serial.returncode == 0 and parallel.returncode == 0, parallel.stderr
+    assert sum(line.startswith("[") for line in parallel.stderr.splitlines()) == 7  # 3 tasks × 2 seeds + 1 probe
+
+    from mirl.leaderboards.store import ResultStore
+
+    def scores(home):
+        return sorted((r.task_id, r.method, r.seed, r.score) for r in ResultStore(home).results())
+
+    assert scores(tmp_path / "serial") == scores(tmp_path / "parallel") and len(scores(tmp_path / "serial")) == 7
+    assert "--jobs must be at least 1" in one_line_error(run_cli(*args, "--jobs", "0", home=tmp_path / "bad"))
+
+
 def test_verify_reruns_a_stored_result_and_reports_reproduction(home, run_cli):
     proc = run_cli("run", "smoke/goal-readout-v1", "--method", "random", "--seed", "2", "--json", "--no-wandb",
                    home=home)

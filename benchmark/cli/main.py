@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "md", "json"], default="table", help="leaderboard format")
     p.add_argument("--force", action="store_true",
                    help="rerun pairs already stored for this seed (default: skip them, so a stopped bench resumes)")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="evaluate N runs at once, each in its own process with one torch thread (default 1)")
 
     p = sub.add_parser("verify", help="re-run a stored result and check that its score reproduces within its CI")
     p.add_argument("result_id", metavar="RESULT_ID", help="a stored result's id (or a unique prefix, ≥ 6 chars)")

@@ -23,20 +23,50 @@ def _open_sinks(no_wandb: bool):
     return store, sink
 
 
-def _execute(runs, store, sink) -> list:
-    """Evaluate and record (task, method, seed) runs, with a progress bar and ETA."""
-    import time
-
-    from mirl.runner import evaluate, record
+def _evaluate_run(task_id: str, method_name: str, seed: int):
+    """One run, by names: what a worker process of ``mirl bench --jobs`` executes."""
+    from mirl.runner import evaluate
 
     tasks, methods = get_tasks(), get_methods()
+    return evaluate(tasks.get(task_id), methods.get(method_name), seed=seed,
+                    method_plugin=methods.provider(method_name), task_plugin=tasks.provider(task_id))
+
+
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # N workers on N cores: more threads each would only contend
+
+
+def _completed(runs, jobs: int):
+    """Yield (run, Result) as runs finish: in order in this process for one job, else from a pool of ``jobs``
+    spawned processes (spawn, not fork: forking a process that has run torch's thread pool can deadlock)."""
+    if jobs == 1:
+        for task, method, seed in runs:
+            yield (task, method, seed), _evaluate_run(task.spec.id, method.info.name, seed)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_torch_thread) as pool:
+        futures = {pool.submit(_evaluate_run, t.spec.id, m.info.name, s): (t, m, s) for t, m, s in runs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _execute(runs, store, sink, jobs: int = 1) -> list:
+    """Evaluate and record (task, method, seed) runs, with a progress bar and ETA. Results are stored as each
+    run finishes, so a stopped bench loses at most the runs in flight."""
+    import time
+
+    from mirl.runner import record
+
+    if jobs < 1:
+        raise MirlError(f"--jobs must be at least 1, got {jobs}")
     results = []
     started = time.monotonic()
-    for i, (task, method, seed) in enumerate(runs, start=1):
-        result = evaluate(
-            task, method, seed=seed,
-            method_plugin=methods.provider(method.info.name), task_plugin=tasks.provider(task.spec.id),
-        )
+    for i, ((task, method, seed), result) in enumerate(_completed(runs, min(jobs, max(len(runs), 1))), start=1):
         record(result, store, sink)
         if result.status == "ok":
             outcome = f"{result.primary_metric} {result.score:.3f} [{result.ci[0]:.3f}, {result.ci[1]:.3f}]"
@@ -177,7 +207,7 @@ def bench(args) -> int:
             print(f"mirl: {len(runs) - len(todo)} of {len(runs)} runs already stored; skipping them (--force reruns "
                   "them)", file=sys.stderr)
         runs = todo
-    _execute(runs, store, sink)
+    _execute(runs, store, sink, args.jobs)
     from mirl.cli.leaderboard import print_boards
 
     print_boards(store, [t.spec.id for t in chosen_tasks], args.format)
