@@ -452,7 +452,7 @@ class SubspacePlanted(DoorKeyTask):
 
 
 # The agents as shipped (their cards in this folder); None until one ships, and its task waits for it.
-DOORKEY_PPO_SHA256: str | None = None
+DOORKEY_PPO_SHA256: str | None = "92dd7b3cea18cd0b48dee5f9f0f329ec2706d610c1b47ba658e1b2678e69bf3a"
 PLANTED_SHA256: str | None = "88ea0d32cc78e172a0b534d0db00556f63315791f7011f0675610c8e2e1cf5bb"
 SUBSPACE_SHA256: str | None = "45705904bccc8cc526413bba034cba0ba31ad80dd61b189182f6d19b24af6f7b"
 
