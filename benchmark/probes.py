@@ -17,6 +17,8 @@ def fit_logistic(
 
     ``features`` [n, F], integer ``labels`` [n] in ``[0, num_classes)``. Returns ``(weights [F, C], bias [C])``
     on the raw features; for ``num_classes == 2`` callers wanting one logit use ``w[:, 1] - w[:, 0]``.
+    ``labels`` [n, G] fits G heads at once (one per column, e.g. per board square; −1 entries are left out):
+    ``(weights [F, G·C], bias [G·C])``, column g's logits at ``[g·C, (g+1)·C)``.
     """
     import torch  # here, not at module level: method plugins import this module while `mirl methods` lists them
 
@@ -24,21 +26,29 @@ def fit_logistic(
     y = np.asarray(labels, dtype=np.int64)
     if len(x) != len(y):
         raise ValueError(f"{len(x)} feature rows but {len(y)} labels")
-    if y.min(initial=0) < 0 or y.max(initial=0) >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes}), got {y.min()}..{y.max()}")
+    heads = 1 if y.ndim == 1 else y.shape[1]
+    lowest = -1 if y.ndim == 2 else 0
+    if y.min(initial=0) < lowest or y.max(initial=0) >= num_classes:
+        raise ValueError(f"labels must lie in [{lowest}, {num_classes}), got {y.min()}..{y.max()}")
     mean = x.mean(0)
     scale = x.std(0)
     scale[scale < 1e-6] = 1.0  # constant features carry nothing; keep them from blowing up
     torch.manual_seed(seed)
     xs = torch.from_numpy((x - mean) / scale)
     yt = torch.from_numpy(y)
-    w = torch.zeros(x.shape[1], num_classes, requires_grad=True)
-    b = torch.zeros(num_classes, requires_grad=True)
+    w = torch.zeros(x.shape[1], heads * num_classes, requires_grad=True)
+    b = torch.zeros(heads * num_classes, requires_grad=True)
     optimizer = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xs @ w + b, yt) + l2 * (w * w).sum()
+        logits = xs @ w + b
+        if y.ndim == 2:  # every (row, head) is one sample of a num_classes-way choice
+            logits, targets = logits.reshape(-1, num_classes), yt.reshape(-1)
+            fit = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-1)
+        else:
+            fit = torch.nn.functional.cross_entropy(logits, yt)
+        loss = fit + l2 * (w * w).sum()
         loss.backward()
         return loss
 

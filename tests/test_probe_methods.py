@@ -27,6 +27,25 @@ def test_logistic_fit_separates_and_works_on_raw_features():
         fit_logistic(x, labels + 1, 3)
 
 
+def test_logistic_fit_with_one_head_per_column_leaves_out_minus_one_and_matches_separate_fits():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 6))
+    y = np.stack([(x[:, 0] > 0).astype(int) + (x[:, 0] > 1), (x[:, 2] > 0) * 2], axis=1)  # 3 classes per column
+    y[rng.random(y.shape) < 0.2] = -1  # left out: walls, say
+    w, b = fit_logistic(x, y, 3, l2=1e-3)
+    assert w.shape == (6, 6) and b.shape == (6,)
+    predicted = (x @ w + b).reshape(600, 2, 3).argmax(-1)
+    keep = y >= 0
+    assert (predicted[keep] == y[keep]).mean() > 0.95
+    for g in range(2):  # the joint fit is the separate fits: the heads share nothing but the loss's mean
+        rows = y[:, g] >= 0
+        wg, bg = fit_logistic(x[rows], y[rows, g], 3, l2=1e-3 * keep.sum() / rows.sum(), max_iter=300)
+        agree = ((x @ wg + bg).argmax(1) == predicted[:, g])[rows].mean()
+        assert agree > 0.97, (g, agree)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        fit_logistic(x, np.full(600, -1), 3)
+
+
 def test_linear_probe_honours_the_contract_and_reads_the_smoke_goal():
     results = check_method(get_methods().get("linear-probe"), task_ids=["smoke/goal-readout-v1", "smoke/next-action-v1"])
     for result in results:

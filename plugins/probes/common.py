@@ -16,28 +16,31 @@ HOLDOUT = 0.2
 @dataclass
 class LabelledSplit:
     activations: dict[str, np.ndarray]  # hook → [n, features] float
-    labels: np.ndarray  # [n] int
+    labels: np.ndarray  # [n] int, or [n, G] (per column; −1 left out)
     outputs: int  # the answer's output size (1: a prediction's log-odds)
     classes: int  # classes the logistic fit needs (≥ 2)
     fit: np.ndarray  # rows for fitting while choosing settings
     val: np.ndarray  # the held-out rows that choose them
 
 
-def labelled_split(view, method: str, hooks: list[str] | None = None) -> LabelledSplit:
+def labelled_split(view, method: str, hooks: list[str] | None = None, per_column: bool = False) -> LabelledSplit:
     """The whole train split at ``hooks`` (default: every offered hook point but the observation, unless it is
-    all there is)."""
+    all there is). ``per_column``: the method also takes labels [N, G] (one class per column, e.g. per square,
+    −1 where left out; the task's outputs laid out column × class), and ``classes`` is per column."""
     if hooks is None:
         hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
     data = view.train_data(hooks=hooks)
     labels = np.asarray(data.labels[view.spec.target]).astype(np.int64)
-    if labels.ndim != 1:
+    if labels.ndim != 1 and not (per_column and labels.ndim == 2 and view.spec.output_dim
+                                 and view.spec.output_dim % labels.shape[1] == 0):
         raise MirlError(f"{method} decodes one label per state; {view.spec.id}'s {view.spec.target!r} has shape "
-                        f"{list(labels.shape)} (one per square): use conv-probe")
+                        f"{list(labels.shape)} (one per square): use conv-probe or linear-probe")
     outputs = view.spec.output_dim or int(labels.max()) + 1
+    classes = outputs // labels.shape[1] if labels.ndim == 2 else max(outputs, 2)
     order = view.rng.permutation(len(labels))
     cut = int(len(labels) * (1 - HOLDOUT))
     activations = {h: np.asarray(data.activations[h]).reshape(len(labels), -1) for h in hooks}
-    return LabelledSplit(activations, labels, outputs, max(outputs, 2), order[:cut], order[cut:])
+    return LabelledSplit(activations, labels, outputs, classes, order[:cut], order[cut:])
 
 
 def decoder_answer(view, hook: str, weights: np.ndarray, bias: np.ndarray, outputs: int):
