@@ -125,3 +125,33 @@ def test_a_failing_control_run_keeps_the_result(mirl_plugin):
 
     result = evaluate(readout_task(), OnlyRealTarget, seed=0)
     assert result.status == "ok" and result.metrics["control_failed"] == 1.0 and "selectivity" not in result.metrics
+
+
+# ---- the naturally trained doorkey-ppo: haskey-locate and state-readout ----
+
+LOCATE, READOUT = "doorkey/haskey-locate-v1", "doorkey/state-readout-v1"
+
+
+def test_doorkey_ppo_is_pinned_and_nothing_is_planted_in_it():
+    (card,) = [a.read_card() for a in get_agents() if a.id == "doorkey-ppo"]
+    facts = card["metrics"]
+    assert get_tasks().get(LOCATE).spec.agent.sha256 == T.DOORKEY_PPO_SHA256 == card["sha256"]
+    assert facts["success_sampled"] >= 0.95 and facts["success_greedy"] >= 0.95
+    # the planted agents' channels and subspace, read in the natural agent: no better than random sets
+    assert facts["contrast_channels_iia_plant"] <= facts["contrast_channels_iia_random_max"]
+    assert facts["contrast_subspace_iia_plant"] <= facts["contrast_subspace_iia_random_max"]
+
+
+def test_haskey_locate_random_scores_about_zero_and_scans_beat_it():
+    random = [run(LOCATE, "random", seed).normalized_score for seed in (0, 1)]
+    assert abs(sum(random) / 2) < 0.15, random  # measured 0.041, 0.065
+    scan = run(LOCATE, "interchange-scan")  # measured 0.328 (0.16 normalised)
+    assert scan.normalized_score > max(random) + 0.05, (scan.metrics, random)
+    assert scan.metrics["iia_10pct"] > scan.metrics["iia_1pct"]  # more patched channels, more of has_key moved
+
+
+def test_state_readout_on_doorkey_ppo_decodes_the_state_with_a_selectivity():
+    probe = run(READOUT, "linear-probe")  # measured 0.990, control 0.955, selectivity 0.035
+    assert probe.normalized_score > 0.8 and probe.metrics["has_key_accuracy"] > 0.95, probe.metrics
+    assert probe.metrics["selectivity"] == pytest.approx(probe.score - probe.metrics["control_score"])
+    assert run(READOUT, "random").normalized_score < 0.1
