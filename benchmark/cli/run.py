@@ -42,8 +42,12 @@ def _completed(runs, jobs: int):
     """Yield (run, Result) as runs finish: in order in this process for one job, else from a pool of ``jobs``
     spawned processes (spawn, not fork: forking a process that has run torch's thread pool can deadlock)."""
     if jobs == 1:
+        from mirl.runner import evaluate
+
+        tasks, methods = get_tasks(), get_methods()
         for task, method, seed in runs:
-            yield (task, method, seed), _evaluate_run(task.spec.id, method.info.name, seed)
+            yield (task, method, seed), evaluate(task, method, seed=seed, method_plugin=methods.provider(
+                method.info.name), task_plugin=tasks.provider(task.spec.id))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -57,13 +61,11 @@ def _completed(runs, jobs: int):
 
 def _execute(runs, store, sink, jobs: int = 1) -> list:
     """Evaluate and record (task, method, seed) runs, with a progress bar and ETA. Results are stored as each
-    run finishes, so a stopped bench loses at most the runs in flight."""
+    run finishes, so a stopped bench loses at most the runs in flight. ``jobs`` ≥ 1."""
     import time
 
     from mirl.runner import record
 
-    if jobs < 1:
-        raise MirlError(f"--jobs must be at least 1, got {jobs}")
     results = []
     started = time.monotonic()
     for i, ((task, method, seed), result) in enumerate(_completed(runs, min(jobs, max(len(runs), 1))), start=1):
@@ -194,6 +196,8 @@ def bench(args) -> int:
         raise MirlError("no installed method can answer the selected tasks")
     if args.stochastic_seeds < 1:
         raise MirlError(f"--stochastic-seeds must be at least 1, got {args.stochastic_seeds}")
+    if args.jobs < 1:
+        raise MirlError(f"--jobs must be at least 1, got {args.jobs}")
     # a stochastic method runs on several seeds, so the leaderboard can show its seed-to-seed spread
     runs = [(t, m, args.seed + k) for t, m in pairs for k in range(args.stochastic_seeds if m.info.stochastic else 1)]
     store, sink = _open_sinks(args.no_wandb)

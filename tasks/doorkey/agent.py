@@ -8,6 +8,7 @@ Hook points: ``encoder.conv{0,1,2}.hook_out`` [32, 6, 6] (post-ReLU, square-alig
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,7 @@ PLANTED_IDS = {"channels": "doorkey-planted", "subspace": "doorkey-planted-subsp
 CARD_PAIRS, RANDOM_SETS = 1000, 20
 
 
+@functools.lru_cache(maxsize=2)  # doorkey-ppo's card measures the channel plant and the subspace on the same pairs
 def card_pairs(seed: int = 0):
     """The cards' (base, source, c) pairs: distinct states of expert episodes on held-out reset seeds."""
     from mirl.seeding import derive_seed
