@@ -170,7 +170,7 @@ class EpisodeOutcomes:
 @torch.no_grad()
 def run_episodes(
     agent: Any, env: Any, episodes: int, edits: list[Edit] = (), seed: int = 0, greedy: bool = True,
-    max_steps: int = 100_000, summarise: Any = (), summary_steps: int = 1,
+    max_steps: int = 100_000, summarise: Any = (), summary_steps: int = 1, record_labels: bool = True,
 ) -> EpisodeOutcomes:
     """Play ``episodes`` seeded episodes with ``edits`` applied at every forward pass (or at their steps).
 
@@ -178,6 +178,9 @@ def run_episodes(
     as in ``mirl.rollouts.collect``: keeping the first to *finish* would over-represent short episodes.
     ``summarise`` names hook points whose activations are averaged over each episode's first
     ``summary_steps`` steps (what a predictor of the episode's outcome may look at).
+    ``record_labels=False`` leaves ``first_labels`` and ``final_labels`` empty and never calls ``env.labels()``:
+    for scorers that need only the step info, since reading labels can cost as much as the agent's forward pass
+    (CoinRun reads every env's serialized state).
     """
     if summary_steps < 1:
         raise ValueError(f"summary_steps must be at least 1, got {summary_steps}")
@@ -214,7 +217,7 @@ def run_episodes(
 
     with agent.hooks([*hooks.fwd(), *((h, recorder(h)) for h in summarise)]):
         for _ in range(max_steps):
-            labels = env.labels()
+            labels = env.labels() if record_labels else {}
             for i in np.flatnonzero(starts):
                 if index[i] < episodes:
                     firsts[index[i]] = {key: v[i] for key, v in labels.items()}

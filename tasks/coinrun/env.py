@@ -305,6 +305,8 @@ class CoinRunVecEnv:
         completed = np.array([bool(i.get("prev_level_complete", 0)) for i in infos]) & done
         info = {"level_complete": completed}
         if self.track_outcomes:
+            # the saws of the level each env just played, so outcome scorers need no per-step labels()
+            info["saws"] = self._saws.copy()
             outcome = info["outcome"] = np.full(self.num_envs, "", dtype="<U7")
             for i in np.flatnonzero(done):
                 if completed[i]:

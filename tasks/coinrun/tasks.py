@@ -85,11 +85,12 @@ class CoinRunTask(Task):
 
         return build()
 
-    def play(self, agent, env, episodes: int, seed: int, edits=(), summarise=(), summary_steps: int = 1):
+    def play(self, agent, env, episodes: int, seed: int, edits=(), summarise=(), summary_steps: int = 1,
+             record_labels: bool = True):
         from mirl.interventions import run_episodes
 
         return run_episodes(agent, env, episodes, edits=list(edits), seed=seed % 2**31, greedy=False,
-                            summarise=summarise, summary_steps=summary_steps)
+                            summarise=summarise, summary_steps=summary_steps, record_labels=record_labels)
 
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
@@ -297,7 +298,8 @@ class CoinSteer(CoinRunTask):
     def rates(self, agent, seed: int, edits=(), episodes: int | None = None) -> dict[str, np.ndarray]:
         """Per-episode outcomes on ``episodes`` (default: the test size) held-out moved-coin levels; with edits,
         ``edit_sizes`` holds each edit's mean change norm."""
-        out = self.play(agent, moved_coin_env("test", seed), episodes or self.spec.test_size, seed, edits=edits)
+        out = self.play(agent, moved_coin_env("test", seed), episodes or self.spec.test_size, seed, edits=edits,
+                        record_labels=False)
         outcome = out.final_info["outcome"]
         return {"coin": outcome == "coin", "death": np.isin(outcome, ["saw", "enemy", "lava"]),
                 "end": outcome == "end", "edit_sizes": np.array(out.edit_sizes)}
@@ -378,6 +380,10 @@ class SawLocate(CoinRunTask):
         test_size=1000,
     )
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._answer_free: dict[tuple[str, int], tuple] = {}
+
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States from stock training levels with labels incl. ``saws`` (saws in the level)."""
         from mirl.envs import BudgetedEnv
@@ -402,16 +408,17 @@ class SawLocate(CoinRunTask):
         return unit_ordering(scores, {h: shape[0] for h, shape in CONV_HOOKS.items()}, seed)
 
     def failure_rates(self, agent, seed: int, edits=()) -> tuple[dict[str, float], float]:
-        out = self.play(agent, stock_env("test", seed), self.spec.test_size, seed, edits=edits)
+        out = self.play(agent, stock_env("test", seed), self.spec.test_size, seed, edits=edits, record_labels=False)
         outcome = out.final_info["outcome"]
-        saw_levels = float(np.mean(out.first_labels["saws"] > 0))
+        saw_levels = float(np.mean(out.final_info["saws"] > 0))
         return {name: float(np.mean(outcome == name)) for name in FAILURES}, saw_levels
 
-    def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None) -> dict[str, Any]:
+    def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None, unedited=None) -> dict[str, Any]:
+        """``means`` and ``unedited`` (``failure_rates`` with no edits) are computed unless given."""
         from mirl.schemas import Edit
 
         means = self.channel_means(agent) if means is None else means
-        base, saw_levels = self.failure_rates(agent, seed)
+        base, saw_levels = self.failure_rates(agent, seed) if unedited is None else unedited
         rates = {}
         for k in ABLATE_PERCENTS:
             top = order[: math.ceil(k / 100 * len(order))]
@@ -429,7 +436,13 @@ class SawLocate(CoinRunTask):
 
     def score(self, answer, seed: int) -> ScoreReport:
         agent = self.load_agent()
-        curve = self.curve(agent, self.ordering(answer.scores, seed), test_seed(seed))
+        # The channel means and the unedited agent's rates depend only on the pinned agent and the seed, not on
+        # the answer: kept per process, so a bench scoring many methods plays them once (1 of 6 plays per run).
+        key = (self.spec.agent.sha256, test_seed(seed))
+        if key not in self._answer_free:
+            self._answer_free[key] = (self.channel_means(agent), self.failure_rates(agent, test_seed(seed)))
+        means, unedited = self._answer_free[key]
+        curve = self.curve(agent, self.ordering(answer.scores, seed), test_seed(seed), means, unedited)
         return self.score_curve(curve)
 
     def score_curve(self, curve: dict[str, Any]) -> ScoreReport:
