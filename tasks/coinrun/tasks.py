@@ -176,13 +176,15 @@ class GoalPredict(CoinRunTask):
         test_size=1000,
     )
 
-    def episodes(self, agent, split: str, seed: int, n: int, hooks: list[str], meter=None):
+    def episodes(self, agent, split: str, seed: int, n: int, hooks: list[str], meter=None, start_labels: bool = True):
+        """``start_labels=False`` leaves out the ``start_*`` labels (the env's labels at each episode's start),
+        which the scorer does not need and which cost a state read per env and step."""
         from mirl.envs import BudgetedEnv
 
         env = moved_coin_env(split, seed)
         if meter is not None:
             env = BudgetedEnv(env, meter)
-        out = self.play(agent, env, n, seed, summarise=hooks, summary_steps=PREDICT_STEPS)
+        out = self.play(agent, env, n, seed, summarise=hooks, summary_steps=PREDICT_STEPS, record_labels=start_labels)
         outcome = out.final_info["outcome"]
         labels = {
             "collected": (outcome == "coin").astype(np.int64), "outcome": outcome, "length": out.lengths,
@@ -198,7 +200,7 @@ class GoalPredict(CoinRunTask):
 
     def score(self, answer, seed: int) -> ScoreReport:
         summaries, labels = self.episodes(self.load_agent(), "test", test_seed(seed), self.spec.test_size,
-                                          list(answer.weights))
+                                          list(answer.weights), start_labels=False)
         return self.score_outputs(_decode(answer, summaries, self.spec.test_size)[:, 0], labels["collected"], seed)
 
     def score_outputs(self, output: np.ndarray, collected: np.ndarray, seed: int) -> ScoreReport:
