@@ -26,7 +26,7 @@ def test_wheel_contains_the_mirl_namespace_and_the_smoke_agent(tmp_path):
     assert not missing, f"not in the wheel (add the sub-package to pyproject's packages): {missing}"
     data_files = [
         f"{prefix}/{path.relative_to(REPO / folder).as_posix()}" for folder, prefix in roots.items()
-        for pattern in ("*.pt", "*.card.json", "README.md") for path in (REPO / folder).rglob(pattern)
+        for pattern in ("*.pt", "*.npz", "*.card.json", "README.md") for path in (REPO / folder).rglob(pattern)
     ]
     assert "mirl/tasks/coinrun/coinrun-ppo.pt" in data_files
     missing = sorted(set(data_files) - set(names))

@@ -83,6 +83,61 @@ def test_play_tracks_squares_before_the_first_push_and_refuses_other_board_sizes
         A.play(agent, S.generate(2, seed=0, interior=8, boxes=2))
 
 
+class _Scripted(torch.nn.Module):
+    """A feed-forward stand-in that plays a fixed action sequence (the same for every env)."""
+
+    def __init__(self, actions: list[int]):
+        super().__init__()
+        self.actions, self.t = actions, 0
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def hook_points(self):
+        return {"hook_obs": (7, 4, 4)}  # 6×6 boards
+
+    def hooks(self, _edits):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def forward(self, x):
+        logits = torch.full((len(x), 4), -10.0)
+        logits[:, self.actions[min(self.t, len(self.actions) - 1)]] = 10.0
+        self.t += 1
+        return logits, torch.zeros(len(x))
+
+
+def test_play_records_where_the_first_push_was_made_from():
+    # up, right, right, down, down: the box at (2, 3) of the board is pushed down from (1, 3)
+    level = S.parse_levels("######\n#@   #\n#  $ #\n#    #\n#  . #\n######")
+    up, down, left, right = (S.ACTION_NAMES.index(a) for a in ("up", "down", "left", "right"))
+    out = A.play(_Scripted([right, right, down, down, down, down]), level, greedy=True)
+    assert out["first_push_from"][0] == 1 * 6 + 3
+    assert out["visited_before_push"][0].nonzero()[0].tolist() == [7, 8, 9]
+    never = A.play(_Scripted([left]), level, greedy=True)
+    assert never["first_push_from"][0] == -1
+
+
+def test_cut_squares_are_where_a_route_to_a_box_can_be_made_detour():
+    # two ways from the start to the box: down the left column (3 steps to its left side) or round the right
+    # (9 steps with the left closed). Walling board square (2, 1) or (3, 1) off costs 6 more steps: cuts.
+    # Walling (1, 2) off costs the way to the box's right-hand side 3 steps only (< DETOUR): not a cut.
+    level = S.parse_levels("######\n#@   #\n# ## #\n#  $ #\n#  . #\n######")
+    assert T._cut_squares(level, 0) == [2 * 6 + 1, 3 * 6 + 1]
+    # one way out of the start's corner: walling it off closes the level, which is no detour
+    closed = S.parse_levels("######\n#@ ###\n## # #\n#  $ #\n# .  #\n######")
+    assert T._cut_squares(closed, 0) == []
+
+
+def test_plan_steer_v2_refuses_a_levels_file_that_is_not_the_pinned_one(monkeypatch):
+    monkeypatch.setitem(T.STEER_LEVELS_SHA256, "test", "ab" * 32)
+    T.shipped_steer_levels.cache_clear()
+    try:
+        with pytest.raises(MirlError, match="plan-steer-v2.test-levels.npz has sha256 .* plan-steer-v2 pins ababababab"):
+            T.shipped_steer_levels("test")
+    finally:
+        T.shipped_steer_levels.cache_clear()
+
+
 def test_plan_locate_curve_arithmetic():
     task = T.PlanLocate("0" * 64, random_ordering_auc=0.05)
     report = task.score_curve({"base": 0.8, "rates": {1: 0.8, 2: 0.7, 5: 0.5, 10: 0.3, 20: 0.0}})

@@ -86,8 +86,9 @@ def make_env(num_envs: int, seed: int) -> sokoban.SokobanVecEnv:
 def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False, seed: int = 0,
          num_envs: int = 256, edit_hooks=None) -> dict[str, np.ndarray]:
     """Every level of ``levels`` played once, ``num_envs`` at a time. Per level: ``solved`` [N] bool,
-    ``length`` [N] (steps taken) and ``visited_before_push`` [N, H·W] (squares the agent stood on before its
-    first push, the start included). ``thinking``: at an episode's first step the agent sees its first observation
+    ``length`` [N] (steps taken), ``visited_before_push`` [N, H·W] (squares the agent stood on before its
+    first push, the start included) and ``first_push_from`` [N] (the square it stood on when it made its first
+    push; -1 if it never pushed). ``thinking``: at an episode's first step the agent sees its first observation
     ``1 + thinking`` times before it acts (NOOP ticks, as Guez et al.; a feed-forward agent is unaffected).
     ``edit_hooks`` (``mirl.interventions.EditHooks``) edit activations throughout, thinking ticks included; their
     ``episode_steps`` are kept up to date (thinking ticks count as step 0)."""
@@ -111,6 +112,7 @@ def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False,
     next_level = env.num_envs
     steps = np.zeros(env.num_envs, dtype=np.int64)
     visited = np.zeros((n, levels.walls.shape[1]), dtype=bool)
+    first_push_from = np.full(n, -1, dtype=np.int64)
     pushed_yet = np.zeros(env.num_envs, dtype=bool)
     with agent.hooks(edit_hooks.fwd() if edit_hooks is not None else ()):
         while (level < n).any():
@@ -135,7 +137,10 @@ def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False,
             else:
                 probs = torch.softmax(logits.float(), -1).cpu()
                 actions = torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()
-            pushed_yet |= sokoban.transition(env.walls, env.boxes, env.agent, actions, env.width)[2]
+            pushed = sokoban.transition(env.walls, env.boxes, env.agent, actions, env.width)[2]
+            first = pushed & ~pushed_yet & playing
+            first_push_from[level[first]] = env.agent[first]
+            pushed_yet |= pushed
             obs, _, terminated, truncated, _ = env.step(actions)
             steps += 1
             starts = terminated | truncated
@@ -146,7 +151,7 @@ def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False,
             next_level += len(ended)
             steps[ended] = 0
             pushed_yet[ended] = False
-    return {"solved": solved, "length": length, "visited_before_push": visited}
+    return {"solved": solved, "length": length, "visited_before_push": visited, "first_push_from": first_push_from}
 
 
 def solve_rate(agent, levels: sokoban.Levels, **kwargs) -> float:

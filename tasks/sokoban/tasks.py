@@ -279,6 +279,79 @@ def shortcut_levels(seed: int, n: int, split: str = "test") -> sokoban.Levels:
     return sokoban.Levels.concat(chosen)
 
 
+def _cut_squares(levels: sokoban.Levels, i: int) -> list[int]:
+    """Level ``i``'s free squares (the start excepted) whose wall-off leaves some square next to a box reachable
+    but at least ``DETOUR`` steps farther from the start: where a route to a first push can be cut."""
+    w = levels.width
+    blocked = levels.walls[i] | levels.boxes[i]
+    start = int(levels.agent[i])
+    near = _walk_distances(blocked, start, w)
+    beside_box = {int(b - o) for b in np.flatnonzero(levels.boxes[i]) for o in sokoban.offsets(w)}
+    beside_box = [p for p in beside_box if near[p] < 10**6]
+    cuts = []
+    for c in np.flatnonzero(~blocked & (near < 10**6)):
+        if c == start:
+            continue
+        without = blocked.copy()
+        without[c] = True
+        far = _walk_distances(without, start, w)
+        if any(near[p] + DETOUR <= far[p] < 10**6 for p in beside_box if p != c):
+            cuts.append(int(c))
+    return cuts
+
+
+def _moved_indices(w: int, k: int) -> np.ndarray:
+    a = np.rot90(np.arange(w * w).reshape(w, w), k // 2)
+    return (a.T if k % 2 else a).ravel().copy()
+
+
+def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Levels:
+    """``n`` levels on which ``agent`` itself, playing greedily, walks over ``SHORTCUT`` before its first push and
+    then solves the level, and walling ``SHORTCUT`` off would make the way to the square it pushed from at least
+    ``DETOUR`` steps longer (still open). Candidates are turned so that a cut square lands on ``SHORTCUT`` and
+    played; what the agent did decides. Levels are distinct and in ``split`` as turned. About 1 candidate in 50 qualifies (~1.8 levels a second on one thread)."""
+    from .agent import play
+
+    w = SIZE
+    target = (SHORTCUT[0] + 1) * w + SHORTCUT[1] + 1
+    sources = [_moved_indices(w, k) for k in range(8)]
+    chosen: list[sokoban.Levels] = []
+    seen: set[bytes] = set()
+    batch = 0
+    while sum(len(c) for c in chosen) < n:
+        candidates = levels_for(derive_seed(seed, "agent-shortcut", str(batch)), 2000, split)
+        batch += 1
+        turned = []
+        for i in range(len(candidates)):
+            cuts = set(_cut_squares(candidates, i))
+            # one turn per candidate: the first symmetry that brings a cut square onto SHORTCUT and keeps the
+            # level in its split (a turned level is another board: a turned test level is usually a train one)
+            for k in (k for k in range(8) if int(sources[k][target]) in cuts):
+                level = dihedral(candidates, i, k)
+                key = level.keys()[0]
+                if key not in seen and level.splits()[0] == split:
+                    seen.add(key)
+                    turned.append(level)
+                    break
+        if not turned:
+            continue
+        turned = sokoban.Levels.concat(turned)
+        result = play(agent, turned, greedy=True, seed=0)
+        keep = []
+        for i in np.flatnonzero(result["solved"] & result["visited_before_push"][:, target]):
+            blocked = turned.walls[i] | turned.boxes[i]
+            start, pushed_from = int(turned.agent[i]), int(result["first_push_from"][i])
+            without = blocked.copy()
+            without[target] = True
+            near = _walk_distances(blocked, start, w)[pushed_from]
+            far = _walk_distances(without, start, w)[pushed_from]
+            if near + DETOUR <= far < 10**6:
+                keep.append(int(i))
+        if keep:
+            chosen.append(turned[np.array(keep)])
+    return sokoban.Levels.concat(chosen)[:n]
+
+
 class PlanSteer(SokobanTask):
     """Make the agent take the long route to its first push (Bush et al.'s agent-shortcut levels)."""
 
@@ -316,14 +389,22 @@ class PlanSteer(SokobanTask):
         levels = shortcut_levels(derive_seed(view._train_seed, "steer-levels-train"), max(20, n // 12), "train")
         return self.states(view.agent, levels, derive_seed(view._train_seed, "steer-ep"), hooks, n)
 
+    def pair_levels(self, view: TaskView, n: int) -> sokoban.Levels:
+        return shortcut_levels(derive_seed(view._train_seed, "steer-pairs"), n, "train")
+
     def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
         """First observations of train-split shortcut levels, and the same with a wall on the shortcut square."""
-        levels = shortcut_levels(derive_seed(view._train_seed, "steer-pairs"), n, "train")
+        levels = self.pair_levels(view, n)
         plain = sokoban.observe(levels)
         walled = plain.copy()
         walled[:, :, SHORTCUT[0], SHORTCUT[1]] = 0
         walled[:, sokoban.PLANES.index("wall"), SHORTCUT[0], SHORTCUT[1]] = 1
         return plain, walled
+
+    greedy = False  # v1 plays sampled actions; v2 greedy ones (its levels are chosen by greedy play)
+
+    def test_levels(self, seed: int) -> sokoban.Levels:
+        return shortcut_levels(seed, self.spec.test_size)
 
     def outcomes(self, agent, levels: sokoban.Levels, seed: int, edits=()) -> tuple[dict[str, np.ndarray], list[float]]:
         from mirl.interventions import EditHooks
@@ -331,7 +412,7 @@ class PlanSteer(SokobanTask):
         from .agent import play
 
         hooks = EditHooks(list(edits), seed=seed % 2**31)
-        result = play(agent, levels, seed=seed % 2**31, edit_hooks=hooks)
+        result = play(agent, levels, greedy=self.greedy, seed=seed % 2**31, edit_hooks=hooks)
         shortcut = (SHORTCUT[0] + 1) * SIZE + SHORTCUT[1] + 1
         long_route = result["solved"] & ~result["visited_before_push"][:, shortcut]
         return {"long_route": long_route, "solved": result["solved"]}, hooks.edit_sizes()
@@ -341,7 +422,7 @@ class PlanSteer(SokobanTask):
 
         agent = self.load_agent()
         s = test_seed(seed)
-        levels = shortcut_levels(s, self.spec.test_size)
+        levels = self.test_levels(s)
         unedited, _ = self.outcomes(agent, levels, s)
         edited, sizes = self.outcomes(agent, levels, s, answer.edits)
         controls = [self.outcomes(agent, levels, s, e)[0]["long_route"]
@@ -360,6 +441,78 @@ class PlanSteer(SokobanTask):
                      "solve_rate": float(edited["solved"].mean()), "solve_rate_unedited": float(unedited["solved"].mean())},
             score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success), floor=floor, ceiling=1.0,
         )
+
+
+# plan-steer-v2's levels, one file per split, built by steer_levels.py with the pinned agent
+STEER_LEVELS_SHA256 = {
+    "train": "34b512150ad498a80aa0e5566d25eefbd74343e3e3278eba6524463eefeac183",
+    "test": "3e7f359220719508d9e65fc07b1c9814e2655196233ce5735669ad4474a5009b",
+}
+
+
+def steer_levels_path(split: str) -> Path:
+    return FOLDER / f"plan-steer-v2.{split}-levels.npz"
+
+
+@functools.lru_cache(maxsize=2)
+def shipped_steer_levels(split: str) -> sokoban.Levels:
+    """plan-steer-v2's shipped ``split`` levels, checked against their pinned sha256."""
+    import hashlib
+
+    from mirl.errors import MirlError
+
+    path = steer_levels_path(split)
+    if not path.exists():
+        raise MirlError(f"{path} is missing; rebuild it with `python -m mirl.tasks.sokoban.steer_levels --split {split}`")
+    digest, pinned = hashlib.sha256(path.read_bytes()).hexdigest(), str(STEER_LEVELS_SHA256[split])
+    if digest != pinned:
+        raise MirlError(f"{path.name} has sha256 {digest[:12]}…, plan-steer-v2 pins {pinned[:12]}…; restore the "
+                        "shipped file (git checkout) or rebuild it and pin the new sha256")
+    with np.load(path) as data:
+        h, w = (int(v) for v in data["size"])
+        return sokoban.Levels(h, w, *(data[f] for f in ("walls", "targets", "boxes", "agent")))
+
+
+class PlanSteerV2(PlanSteer):
+    """plan-steer on levels where the pinned agent itself takes the shortcut (v1's levels rarely made it)."""
+
+    greedy = True
+
+    def __init__(self, sha256: str):
+        super().__init__(sha256)
+        self.spec = self.spec.model_copy(update={
+            "id": "sokoban/plan-steer-v2",
+            "description": f"Shipped 6×6 two-box test levels (300, held-out split) on which the pinned agent, "
+            f"playing greedily, walks over the square {SHORTCUT} (row, col from the top-left of the interior) "
+            "before its first push and then solves the level, and on which walling that square off would make "
+            f"the way to the square it pushed from at least {DETOUR} steps longer, still open: unedited, the agent "
+            "takes the shortcut on every level. The scorer plays greedily; an episode succeeds if the agent makes "
+            f"its first push without having stood on {SHORTCUT} and then solves the level. Primary: the success "
+            "rate, normalised between size-matched random edits (0: four random directions, each with the norm of "
+            "the change the edit made at its hook) and 1. Methods get 600 such train-split levels (train data: "
+            "states of the agent's sampled episodes on them; steering pairs: their first observations, plain and "
+            f"with a wall on {SHORTCUT}).",
+        })
+
+    def test_levels(self, seed: int) -> sokoban.Levels:
+        return shipped_steer_levels("test")  # fixed: the seed draws the controls' directions, play is greedy
+
+    def train_levels(self, seed: int, n: int) -> sokoban.Levels:
+        """``n`` of the shipped train levels, in a seeded order."""
+        from mirl.errors import MirlError
+
+        levels = shipped_steer_levels("train")
+        if n > len(levels):
+            raise MirlError(f"plan-steer-v2 ships {len(levels)} train levels; ask for at most {len(levels)}")
+        return levels[np.random.default_rng(derive_seed(seed, "steer-v2-levels")).permutation(len(levels))[:n]]
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        """States of the agent's sampled episodes on the shipped train levels, with plan-readout's labels."""
+        levels = self.train_levels(view._train_seed, min(len(shipped_steer_levels("train")), max(20, n // 12)))
+        return self.states(view.agent, levels, derive_seed(view._train_seed, "steer-ep"), hooks, n)
+
+    def pair_levels(self, view: TaskView, n: int) -> sokoban.Levels:
+        return self.train_levels(view._train_seed, n)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -455,7 +608,7 @@ AGENT_SHA256: str | None = "4d00cdfa29e155e0109eee400e2528c6e17a309d74750c7a9f68
 
 
 def tasks(sha256: str) -> list[Task]:
-    return [PlanReadout(sha256), PlanSteer(sha256), PlanLocate(sha256)]
+    return [PlanReadout(sha256), PlanSteer(sha256), PlanSteerV2(sha256), PlanLocate(sha256)]
 
 
 TASKS = tasks(AGENT_SHA256) if AGENT_SHA256 else []
