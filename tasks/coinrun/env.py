@@ -60,7 +60,8 @@ class CoinRunVecEnv:
     - ``end_at_original_column``: an episode whose agent reaches the level's original coin column (the end
       of the level) is ended at the next step (action −1 replaces the agent's action), outcome "end".
     - ``track_outcomes`` (default: on with either of the above; ``False`` keeps only the coin edits):
-      ``info["outcome"]`` names how each episode that ended at a step ended (``OUTCOMES``).
+      ``info["outcome"]`` names how each episode that ended at a step ended (``OUTCOMES``), and
+      ``info["saws"]`` the buzzsaws of the level each env played (read at its episode's start).
     - ``max_episode_steps`` (with ``track_outcomes``): episodes are cut at this many steps, outcome "timeout",
       instead of procgen's 1,000 (scorers use it so that a crippled agent cannot stall a run).
 
