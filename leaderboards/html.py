@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
 from mirl.leaderboards.stats import Row
@@ -29,23 +30,38 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def superseded(task_ids: list[str]) -> set[str]:
+    """The ids among ``task_ids`` whose task also appears at a later version (``family/name-vN``)."""
+    latest: dict[str, int] = {}
+    parsed = {}
+    for task_id in task_ids:
+        match = re.fullmatch(r"(.+)-v(\d+)", task_id)
+        if match:
+            parsed[task_id] = (match[1], int(match[2]))
+            latest[match[1]] = max(latest.get(match[1], 0), int(match[2]))
+    return {task_id for task_id, (name, version) in parsed.items() if version < latest[name]}
+
+
 def overall_table(boards: dict[str, list[Row]]) -> str:
-    """Methods × tasks of normalised scores (floor → 0, ceiling → 1) and each method's mean over its tasks."""
+    """Methods × tasks of normalised scores (floor → 0, ceiling → 1) and each method's mean over its tasks; a task
+    shown at two versions counts once in the mean, at its latest (the same question must not weigh twice)."""
     tasks = list(boards)
+    old = superseded(tasks)
     methods = sorted({r.method for rows in boards.values() for r in rows if r.status == "ok"})
     cells = {(r.method, t): r.normalized_score for t, rows in boards.items() for r in rows if r.status == "ok"}
-    head = "".join(f"<th>{_e(t)}</th>" for t in tasks)
+    head = "".join(f"<th class='superseded'>{_e(t)} (superseded)</th>" if t in old else f"<th>{_e(t)}</th>"
+                   for t in tasks)
     body = []
     means = {}
     for m in methods:
-        values = [cells[(m, t)] for t in tasks if cells.get((m, t)) is not None]
+        values = [cells[(m, t)] for t in tasks if t not in old and cells.get((m, t)) is not None]
         means[m] = sum(values) / len(values) if values else None
     for m in sorted(methods, key=lambda m: -(means[m] if means[m] is not None else -math.inf)):
         row = "".join(f"<td>{_num(cells.get((m, t)), 2)}</td>" for t in tasks)
         body.append(f"<tr><td class='m'>{_e(m)}</td>{row}<td><b>{_num(means[m], 2)}</b></td></tr>")
     return (f"<table class='overall'><tr><th class='m'>method</th>{head}<th>mean</th></tr>{''.join(body)}</table>"
             "<p>Normalised scores: each task's floor → 0, its ceiling or reference → 1; the mean is over the tasks "
-            "a method was scored on.</p>")
+            "a method was scored on, each at its latest version (superseded versions are shown, not averaged).</p>")
 
 
 def task_table(rows: list[Row]) -> str:

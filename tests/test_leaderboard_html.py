@@ -11,7 +11,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mirl.leaderboards.html import pareto_front
+from mirl.leaderboards.html import overall_table, pareto_front, superseded
+from mirl.leaderboards.stats import Row
 
 
 class Census(HTMLParser):
@@ -42,6 +43,20 @@ def census(page: str) -> Census:
 def test_pareto_front_keeps_the_points_no_cheaper_point_beats():
     points = [(1.0, 0.2, "a"), (2.0, 0.1, "b"), (3.0, 0.5, "c"), (10.0, 0.5, "d"), (20.0, 0.9, "e")]
     assert [name for _, _, name in pareto_front(points)] == ["a", "c", "e"]
+
+
+def _row(method: str, normalized: float) -> Row:
+    return Row(rank=1, tied=False, method=method, method_version="1", status="ok", score=normalized, ci_low=0.0,
+               ci_high=1.0, normalized_score=normalized, n=10, seed=0, runs=1, env_steps=0, forward_passes=0,
+               wall_seconds=0.0, date="2026-11-26", error=None, result_id="r")
+
+
+def test_the_overall_mean_counts_a_task_once_at_its_latest_version():
+    assert superseded(["x/a-v1", "x/a-v2", "x/b-v1", "x/a-v10", "loose"]) == {"x/a-v1", "x/a-v2"}
+    boards = {"x/a-v1": [_row("m", 0.9)], "x/a-v2": [_row("m", 0.1)], "x/b-v1": [_row("m", 0.5)]}
+    table = overall_table(boards)
+    assert "<b>0.30</b>" in table  # (0.1 + 0.5) / 2: v1's 0.9 is shown but not averaged
+    assert "x/a-v1 (superseded)" in table and "<td>0.90</td>" in table and "x/a-v2 (superseded)" not in table
 
 
 @pytest.fixture
