@@ -1,7 +1,8 @@
 """How long each CoinRun and maze task's default scoring takes, against the cost of episodes it cannot avoid.
 
 The baseline per family is one plain pass of its agent over as many test episodes as its tasks score (CoinRun:
-1,000 moved-coin episodes; maze: 500 test mazes with the goal anywhere; sampled actions, no hooks, no edits):
+1,000 moved-coin episodes, outcomes only; maze: 500 test mazes with the goal anywhere; sampled actions, no
+hooks, no edits, no per-step labels):
 what any scorer of such a task must pay at least once. Each task is then scored once with the `random`
 method's answer through the full runner (view, validation, scoring), and the ratio to the baseline is
 reported; saw-locate plays six passes (no ablation + five ablation sizes), so its ratio is ~6 by design. The
@@ -32,7 +33,7 @@ def _baseline_pass(family: str) -> float:
 
         agent = get_tasks().get(COINRUN[0]).load_agent()
         started = time.perf_counter()
-        run_episodes(agent, moved_coin_env("test", 0), 1000, seed=0, greedy=False)
+        run_episodes(agent, moved_coin_env("test", 0), 1000, seed=0, greedy=False, record_labels=False)
     else:
         from mirl.tasks.maze.agent import goal_or_corner_first
 
