@@ -35,6 +35,20 @@ def parse_task_id(task_id: str) -> tuple[str, str, int]:
     return match["family"], match["name"], int(match["version"])
 
 
+def superseded(task_ids: list[str]) -> dict[str, str]:
+    """Each id among ``task_ids`` whose task also appears at a later version, mapped to the latest one's id. Ids
+    that are not ``family/name-vN`` are left out."""
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
+    parsed = {}
+    for task_id in task_ids:
+        if TASK_ID_RE.match(task_id) is None:
+            continue
+        family, name, version = parse_task_id(task_id)
+        parsed[task_id] = (family, name), version
+        latest[family, name] = max(latest.get((family, name), (version, task_id)), (version, task_id))
+    return {task_id: latest[key][1] for task_id, (key, version) in parsed.items() if version < latest[key][0]}
+
+
 def _to_float_array(value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor; torch itself is not imported here
         value = value.detach().cpu().numpy()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from typing import Any
 
 from mirl.leaderboards.stats import Row
+from mirl.schemas import superseded
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}
@@ -28,18 +28,6 @@ def _e(value: Any) -> str:
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
-
-
-def superseded(task_ids: list[str]) -> set[str]:
-    """The ids among ``task_ids`` whose task also appears at a later version (``family/name-vN``)."""
-    latest: dict[str, int] = {}
-    parsed = {}
-    for task_id in task_ids:
-        match = re.fullmatch(r"(.+)-v(\d+)", task_id)
-        if match:
-            parsed[task_id] = (match[1], int(match[2]))
-            latest[match[1]] = max(latest.get(match[1], 0), int(match[2]))
-    return {task_id for task_id, (name, version) in parsed.items() if version < latest[name]}
 
 
 def overall_table(boards: dict[str, list[Row]]) -> str:

@@ -37,6 +37,10 @@ def test_tasks_json(home, run_cli):
         assert len(task["agent_sha256"]) == 64
     assert tasks["smoke/goal-readout-v1"]["answer_kind"] == "readout"
     assert tasks["smoke/goal-readout-v1"]["primary_metric"] == "accuracy"
+    assert tasks["smoke/goal-readout-v1"]["superseded_by"] is None
+    # a task registered at two versions: the older one names the newer (in the table too)
+    assert tasks["sokoban/plan-steer-v1"]["superseded_by"] == "sokoban/plan-steer-v2"
+    assert tasks["sokoban/plan-steer-v2"]["superseded_by"] is None
     assert not home.exists()  # listing never creates the store
 
 

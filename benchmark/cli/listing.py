@@ -15,20 +15,24 @@ def _print_table(rows: list[list[str]], header: list[str]) -> None:
 
 
 def tasks(args) -> int:
+    from mirl.schemas import superseded
+
     registry = get_tasks()
+    newer = superseded(registry.ids())
     entries = []
     for task in registry:
         spec = task.spec
         entries.append({
             "id": spec.id, "family": spec.family, "version": spec.version, "answer_kind": spec.answer_kind,
             "agent": spec.agent.id, "agent_sha256": spec.agent.sha256, "primary_metric": spec.primary_metric,
-            "title": spec.title, "plugin": registry.provider(spec.id),
+            "title": spec.title, "plugin": registry.provider(spec.id), "superseded_by": newer.get(spec.id),
         })
     if args.json:
         print(json.dumps(entries, indent=2))
     else:
-        _print_table([[e["id"], e["answer_kind"], e["primary_metric"], e["agent"], e["title"]] for e in entries],
-                     ["task", "answer", "metric", "agent", "title"])
+        _print_table([[e["id"], e["answer_kind"], e["primary_metric"], e["agent"],
+                       f"(superseded by {e['superseded_by']}) {e['title']}" if e["superseded_by"] else e["title"]]
+                      for e in entries], ["task", "answer", "metric", "agent", "title"])
     return 0
 
 

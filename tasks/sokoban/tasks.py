@@ -482,6 +482,7 @@ class PlanSteerV2(PlanSteer):
         super().__init__(sha256)
         self.spec = self.spec.model_copy(update={
             "id": "sokoban/plan-steer-v2",
+            "title": "Steer the Sokoban agent off its own shortcut onto the long route",
             "description": f"Shipped 6×6 two-box test levels (300, held-out split) on which the pinned agent, "
             f"playing greedily, walks over the square {SHORTCUT} (row, col from the top-left of the interior) "
             "before its first push and then solves the level, and on which walling that square off would make "
