@@ -76,11 +76,9 @@ def test_plan_steer_v2_levels_are_the_agents_own_shortcuts():
     # unedited and greedy, the agent crosses the shortcut square before its first push and solves every level
     assert out["solved"].all() and out["visited_before_push"][:, shortcut].all()
     for i in range(len(levels)):  # and walling the square off makes the way to that push >= DETOUR longer
-        blocked = levels.walls[i] | levels.boxes[i]
-        without = blocked.copy()
-        without[shortcut] = True
-        near, far = (T._walk_distances(b, int(levels.agent[i]), A.SIZE)[out["first_push_from"][i]]
-                     for b in (blocked, without))
+        blocked, start, pushed_from = levels.walls[i] | levels.boxes[i], int(levels.agent[i]), out["first_push_from"][i]
+        near = T._walk_distances(blocked, start, A.SIZE)[pushed_from]
+        far = T._walk_distances_without(blocked, shortcut, start, A.SIZE)[pushed_from]
         assert near + T.DETOUR <= far < 10**6
 
 

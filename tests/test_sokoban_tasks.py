@@ -58,10 +58,8 @@ def test_shortcut_levels_force_a_detour_around_the_shortcut_square():
             if square + S.offsets(A.SIZE)[action] in boxes:
                 break
             square += int(S.offsets(A.SIZE)[action])
-        without = blocked.copy()
-        without[shortcut] = True
         direct = T._walk_distances(blocked, start, A.SIZE)[square]
-        detour = T._walk_distances(without, start, A.SIZE)[square]
+        detour = T._walk_distances_without(blocked, shortcut, start, A.SIZE)[square]
         assert T.DETOUR + direct <= detour < 10**6
 
 
@@ -136,6 +134,13 @@ def test_plan_steer_v2_refuses_a_levels_file_that_is_not_the_pinned_one(monkeypa
             T.shipped_steer_levels("test")
     finally:
         T.shipped_steer_levels.cache_clear()
+
+
+def test_plan_steer_v2_refuses_more_train_levels_than_it_ships():
+    task = T.PlanSteerV2("0" * 64)
+    assert len(task.train_levels(seed=0, n=600)) == 600
+    with pytest.raises(MirlError, match="plan-steer-v2 ships 600 train levels; ask for at most 600"):
+        task.train_levels(seed=0, n=601)
 
 
 def test_plan_locate_curve_arithmetic():

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 
 from mirl.pluginhost import get_methods, get_tasks, plugin_records
+from mirl.schemas import superseded
 
 
 def _print_table(rows: list[list[str]], header: list[str]) -> None:
@@ -15,8 +16,6 @@ def _print_table(rows: list[list[str]], header: list[str]) -> None:
 
 
 def tasks(args) -> int:
-    from mirl.schemas import superseded
-
     registry = get_tasks()
     newer = superseded(registry.ids())
     entries = []

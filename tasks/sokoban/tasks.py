@@ -219,19 +219,27 @@ def _walk_distances(blocked: np.ndarray, source: int, width: int) -> np.ndarray:
     return distance
 
 
+def _walk_distances_without(blocked: np.ndarray, square: int, source: int, width: int) -> np.ndarray:
+    """Walk distances from ``source`` with ``square`` walled off as well (10**6: unreachable)."""
+    without = blocked.copy()
+    without[square] = True
+    return _walk_distances(without, source, width)
+
+
+def symmetry_sources(w: int, k: int) -> np.ndarray:
+    """For the ``k``-th of the square's 8 symmetries (k // 2 quarter turns, then a transpose if k is odd): the
+    square of the original board that lands on each square of the turned one."""
+    a = np.rot90(np.arange(w * w).reshape(w, w), k // 2)
+    return (a.T if k % 2 else a).ravel().copy()
+
+
 def dihedral(levels: sokoban.Levels, i: int, k: int) -> sokoban.Levels:
-    """Level ``i`` under the ``k``-th of the square's 8 symmetries (k // 2 quarter turns, then a transpose if k
-    is odd); Sokoban's rules are the same under all of them."""
+    """Level ``i`` under the ``k``-th symmetry (``symmetry_sources``); Sokoban's rules are the same under all."""
     h = w = levels.height
-
-    def move(a: np.ndarray) -> np.ndarray:
-        a = np.rot90(a.reshape(h, w), k // 2)
-        return (a.T if k % 2 else a).ravel().copy()
-
-    agent = np.zeros(h * w, dtype=bool)
-    agent[levels.agent[i]] = True
-    return sokoban.Levels(h, w, move(levels.walls[i])[None], move(levels.targets[i])[None],
-                          move(levels.boxes[i])[None], np.array([int(np.flatnonzero(move(agent))[0])]))
+    sources = symmetry_sources(w, k)
+    agent = int(np.flatnonzero(sources == levels.agent[i])[0])
+    return sokoban.Levels(h, w, levels.walls[i][sources][None], levels.targets[i][sources][None],
+                          levels.boxes[i][sources][None], np.array([agent]))
 
 
 @functools.lru_cache(maxsize=8)  # a scorer plays the same levels unedited, edited and under four controls
@@ -259,19 +267,12 @@ def shortcut_levels(seed: int, n: int, split: str = "test") -> sokoban.Levels:
             blocked = candidates.walls[i] | candidates.boxes[i]
             shortest = _walk_distances(blocked, path[0], w)[square]
             for cut in path[1:-1]:
-                without = blocked.copy()
-                without[cut] = True
-                detour = _walk_distances(without, path[0], w)[square]
+                detour = _walk_distances_without(blocked, cut, path[0], w)[square]
                 if not DETOUR + shortest <= detour < 10**6:
                     continue
                 for k in range(8):
-                    turned = dihedral(candidates, i, k)
-                    marker = np.zeros(w * w, dtype=bool)
-                    marker[cut] = True
-                    probe = dihedral(sokoban.Levels(w, w, marker[None], marker[None], marker[None],
-                                                    np.array([cut])), 0, k)
-                    if probe.agent[0] == target:
-                        chosen.append(turned)
+                    if symmetry_sources(w, k)[target] == cut:
+                        chosen.append(dihedral(candidates, i, k))
                         break
                 break
             if len(chosen) == n:
@@ -292,29 +293,23 @@ def _cut_squares(levels: sokoban.Levels, i: int) -> list[int]:
     for c in np.flatnonzero(~blocked & (near < 10**6)):
         if c == start:
             continue
-        without = blocked.copy()
-        without[c] = True
-        far = _walk_distances(without, start, w)
+        far = _walk_distances_without(blocked, c, start, w)
         if any(near[p] + DETOUR <= far[p] < 10**6 for p in beside_box if p != c):
             cuts.append(int(c))
     return cuts
-
-
-def _moved_indices(w: int, k: int) -> np.ndarray:
-    a = np.rot90(np.arange(w * w).reshape(w, w), k // 2)
-    return (a.T if k % 2 else a).ravel().copy()
 
 
 def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Levels:
     """``n`` levels on which ``agent`` itself, playing greedily, walks over ``SHORTCUT`` before its first push and
     then solves the level, and walling ``SHORTCUT`` off would make the way to the square it pushed from at least
     ``DETOUR`` steps longer (still open). Candidates are turned so that a cut square lands on ``SHORTCUT`` and
-    played; what the agent did decides. Levels are distinct and in ``split`` as turned. About 1 candidate in 50 qualifies (~1.8 levels a second on one thread)."""
+    played; what the agent did decides. Levels are distinct and in ``split`` as turned. About 1 candidate in 50
+    qualifies (~1.8 levels a second on one thread)."""
     from .agent import play
 
     w = SIZE
     target = (SHORTCUT[0] + 1) * w + SHORTCUT[1] + 1
-    sources = [_moved_indices(w, k) for k in range(8)]
+    sources = [symmetry_sources(w, k) for k in range(8)]
     chosen: list[sokoban.Levels] = []
     seen: set[bytes] = set()
     batch = 0
@@ -341,10 +336,8 @@ def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Level
         for i in np.flatnonzero(result["solved"] & result["visited_before_push"][:, target]):
             blocked = turned.walls[i] | turned.boxes[i]
             start, pushed_from = int(turned.agent[i]), int(result["first_push_from"][i])
-            without = blocked.copy()
-            without[target] = True
             near = _walk_distances(blocked, start, w)[pushed_from]
-            far = _walk_distances(without, start, w)[pushed_from]
+            far = _walk_distances_without(blocked, target, start, w)[pushed_from]
             if near + DETOUR <= far < 10**6:
                 keep.append(int(i))
         if keep:
@@ -354,6 +347,8 @@ def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Level
 
 class PlanSteer(SokobanTask):
     """Make the agent take the long route to its first push (Bush et al.'s agent-shortcut levels)."""
+
+    greedy = False  # v1 plays sampled actions; v2 greedy ones (its levels are chosen by greedy play)
 
     def __init__(self, sha256: str):
         self.spec = TaskSpec(
@@ -400,8 +395,6 @@ class PlanSteer(SokobanTask):
         walled[:, :, SHORTCUT[0], SHORTCUT[1]] = 0
         walled[:, sokoban.PLANES.index("wall"), SHORTCUT[0], SHORTCUT[1]] = 1
         return plain, walled
-
-    greedy = False  # v1 plays sampled actions; v2 greedy ones (its levels are chosen by greedy play)
 
     def test_levels(self, seed: int) -> sokoban.Levels:
         return shortcut_levels(seed, self.spec.test_size)
@@ -509,7 +502,7 @@ class PlanSteerV2(PlanSteer):
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States of the agent's sampled episodes on the shipped train levels, with plan-readout's labels."""
-        levels = self.train_levels(view._train_seed, min(len(shipped_steer_levels("train")), max(20, n // 12)))
+        levels = self.train_levels(view._train_seed, max(20, n // 12))  # n ≤ 2,000 states: ≤ 166 levels
         return self.states(view.agent, levels, derive_seed(view._train_seed, "steer-ep"), hooks, n)
 
     def pair_levels(self, view: TaskView, n: int) -> sokoban.Levels:
