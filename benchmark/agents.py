@@ -76,6 +76,42 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# CPU features that pick torch's float kernels (vector width, fused multiply-add, AVX-512 and AMX paths): two
+# machines that differ in one of them can train to different bytes from the same seed.
+KERNEL_CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl",
+                    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+CPU_NOT_RECORDED = "not recorded (trained before cards named the CPU)"
+
+
+def cpu_fingerprint() -> dict:
+    """What decides the bytes a training run produces on this CPU: its model name (``/proc/cpuinfo``), the vector
+    instruction set torch dispatches to, and the kernel-relevant CPU flags (a VM's model name alone, e.g.
+    "Intel(R) Xeon(R) Processor", does not tell generations apart)."""
+    import torch
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    return {"model": model, "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "flags": [flag for flag in KERNEL_CPU_FLAGS if flag in flags]}
+
+
+def reproduces_bytes_here(card: dict) -> bool:
+    """Whether retraining this card's agent here should give its bytes: same CPU fingerprint and torch build.
+    Training is deterministic for one CPU and build; float kernels differ between CPUs."""
+    import torch
+
+    return card.get("cpu") == cpu_fingerprint() and card.get("torch") == torch.__version__
+
+
 def write_checkpoint_and_card(
     spec: AgentSpec, agent: Any, config: Any, out_dir: Path, wall_seconds: float, steps: int,
     notes: list[str] = (), training_checkpoints: list[dict] = (),
@@ -104,6 +140,7 @@ def write_checkpoint_and_card(
         "steps": steps,
         "wall_seconds": round(wall_seconds, 1),
         "hardware": f"{platform.machine()} CPU × {os.cpu_count()} ({platform.platform()})",
+        "cpu": cpu_fingerprint(),  # retraining gives these bytes on this CPU and torch build (reproduces_bytes_here)
         "torch": torch.__version__,
         "created": time.strftime("%Y-%m-%d"),
         "checkpoint": spec.checkpoint,

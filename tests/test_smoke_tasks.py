@@ -16,6 +16,7 @@ from mirl.runner import evaluate
 from mirl.schemas import Edit, Intervention, MethodInfo, Prediction, Readout, UnitScores
 from mirl.seeding import seed_everything
 
+RETRAINED_SHORTEST_PATH_FLOOR = 0.99
 SMOKE = ["smoke/goal-readout-v1", "smoke/goal-units-v1", "smoke/goal-retarget-v1", "smoke/next-action-v1"]
 
 
@@ -141,8 +142,10 @@ def test_every_hook_fires_with_its_declared_shape_and_hooks_do_not_leak():
 
 
 def test_shipped_checkpoint_matches_spec_card_and_retraining(tmp_path):
-    """Retraining with the card's config and seed reproduces the shipped checkpoint byte for byte."""
-    from mirl.agents import write_checkpoint_and_card
+    """Retraining with the card's config and seed reproduces the shipped agent: byte for byte where the CPU and
+    torch build match the card's (float kernels differ between CPUs), its behaviour everywhere. That training is
+    deterministic on any one CPU (two runs, the same bytes) is asserted for every CPU by tests/test_ppo.py."""
+    from mirl.agents import reproduces_bytes_here, write_checkpoint_and_card
     from mirl.pluginhost import get_agents
     from mirl.ppo import PPOConfig, train
 
@@ -157,7 +160,34 @@ def test_shipped_checkpoint_matches_spec_card_and_retraining(tmp_path):
     config = PPOConfig.from_dict(card["config"])
     agent = train(config, lambda: spec.make_agent(config.seed), spec.make_env, tmp_path / "run", log=lambda s: None)
     retrained = write_checkpoint_and_card(spec, agent, config, tmp_path / "out", 0.0, card["steps"])
-    assert retrained["sha256"] == digest
+    if reproduces_bytes_here(card):
+        assert retrained["sha256"] == digest
+        assert retrained["metrics"] == card["metrics"]
+    # On another CPU the retraining is another training run, so its behaviour is held to what the smoke tasks
+    # rely on: every one of the 2,352 start states solved, nearly all on a shortest path (an AMD EPYC gives
+    # 100% and 99.70%: 7 detours)
+    for name, value in retrained["metrics"].items():
+        floor = 1.0 if name.startswith("greedy_success") else RETRAINED_SHORTEST_PATH_FLOOR
+        assert value >= floor, (name, value)
+
+
+def test_a_card_says_where_its_bytes_reproduce():
+    from mirl import agents
+    from mirl.agents import cpu_fingerprint, reproduces_bytes_here
+
+    here = cpu_fingerprint()
+    assert set(here) == {"model", "torch_capability", "flags"} and here["model"]
+    assert here["torch_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(here["flags"]) <= set(agents.KERNEL_CPU_FLAGS)
+    card = {"cpu": here, "torch": torch.__version__}
+    assert reproduces_bytes_here(card)
+    assert not reproduces_bytes_here({**card, "torch": "0.0"})
+    assert not reproduces_bytes_here({**card, "cpu": {**here, "flags": [*here["flags"], "amx_tile"]}})
+    assert not reproduces_bytes_here({**card, "cpu": agents.CPU_NOT_RECORDED})
+    # every shipped card names its CPU, or says it was not recorded
+    for path in sorted(task(SMOKE[0]).folder.parent.glob("*/*.card.json")):
+        cpu = json.loads(path.read_text())["cpu"]
+        assert cpu == agents.CPU_NOT_RECORDED or set(cpu) == set(here), path
 
 
 def test_a_modified_checkpoint_refuses_to_run(tmp_path, monkeypatch):

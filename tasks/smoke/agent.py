@@ -168,5 +168,6 @@ def spec() -> AgentSpec:
         card="smoke-ppo.card.json", build=SmokeAgent, make_agent=make_agent, make_env=make_env, config=CONFIG,
         evaluate=evaluate,
         architecture="planted conv encoder (2→8, 3×3, frozen) → dense 392→48 → policy 4 / value 1",
-        notes=["reproduce: mirl agents train smoke --ship (same seed → byte-identical checkpoint on CPU)"],
+        notes=["reproduce: mirl agents train smoke --ship (same seed → the same bytes on the CPU and torch build the "
+               "card names)"],
     )
