@@ -30,3 +30,7 @@ class BudgetExceededError(MirlError):
 
 class StoreError(MirlError):
     """The local leaderboard store cannot be opened or written."""
+
+
+class StoreBusyError(StoreError):
+    """The store is healthy but another process held its lock too long (not a reason to move it aside)."""

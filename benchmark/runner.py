@@ -20,7 +20,7 @@ from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError
 from mirl.method import Method, instantiate
 from mirl.provenance import provenance
 from mirl.schemas import Compute, Result, utc_now
-from mirl.seeding import seed_everything
+from mirl.seeding import check_seed, seed_everything
 from mirl.task import Task
 
 # Extra wall time granted beyond the budget before the watchdog gives up on a method that never returns
@@ -75,6 +75,7 @@ def evaluate(
     task_plugin: str | None = None,
 ) -> Result:
     """Run one (task, method, seed) and return its Result (status ok or failed)."""
+    seed = check_seed(seed)  # the caller's mistake, not the method's: raised, not stored
     spec = task.spec
     method = instantiate(method_cls)
     info = method.info

@@ -9,7 +9,17 @@ import sys
 
 import numpy as np
 
+from mirl.errors import MirlError
+
 TEST_SALT_ENV = "MIRL_TEST_SALT"
+MAX_SEED = 2**32  # a task seed is 0 <= seed < 2**32, what every RNG mirl feeds it to accepts
+
+
+def check_seed(seed: object) -> int:
+    """A task seed as an int, or a one-line error saying what a seed may be."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < MAX_SEED:
+        raise MirlError(f"seed {seed!r} is out of range: use an integer 0 <= seed < 2**32 (e.g. --seed 0)")
+    return int(seed)
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mirl.errors import StoreError
+from mirl.errors import StoreBusyError, StoreError
 from mirl.schemas import Result
 
 SCHEMA_VERSION = 1
@@ -60,8 +60,12 @@ def _set_wal(conn: sqlite3.Connection) -> None:
 class ResultStore:
     """Results of every run on this machine; open it with ``ResultStore(mirl_home())``."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, move_corrupt_aside: bool = False):
+        """``move_corrupt_aside`` (``mirl leaderboard --rebuild``): a database that is not usable SQLite is
+        renamed ``leaderboard.sqlite.corrupt-TIME`` (kept, with its journal files) and a fresh one is made, for
+        ``rebuild_from_json`` to fill; ``moved_aside`` names where it went."""
         self.home = Path(home)
+        self.moved_aside: Path | None = None
         self.db_path = self.home / DB_NAME
         self.json_dir = self.home / "results"
         try:
@@ -73,7 +77,36 @@ class ResultStore:
                 f"cannot write the leaderboard store in {self.home} ({exc.strerror or exc}); "
                 "set MIRL_HOME to a writable folder"
             ) from None
-        self._init_schema()
+        try:
+            self._init_schema()
+            if move_corrupt_aside:
+                self._check_integrity()
+        except StoreError as exc:
+            if not move_corrupt_aside or isinstance(exc, StoreBusyError):  # a busy store is not a broken one
+                raise
+            self._move_aside()
+            self._init_schema()
+
+    def _check_integrity(self) -> None:
+        try:
+            conn = self._connect()
+            try:
+                verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+                conn.execute("SELECT count(*) FROM results").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
+        if verdict != "ok":
+            raise self._corrupt(sqlite3.DatabaseError(verdict))
+
+    def _move_aside(self) -> None:
+        target = self.db_path.with_name(f"{DB_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(self.db_path) + suffix)
+            if source.exists():
+                os.replace(source, Path(str(target) + suffix))
+        self.moved_aside = target
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
@@ -82,13 +115,13 @@ class ResultStore:
 
     def _corrupt(self, exc: sqlite3.DatabaseError) -> StoreError:
         if _is_busy(exc):  # a healthy store held by another process, not a broken one
-            return StoreError(
+            return StoreBusyError(
                 f"the leaderboard store {self.db_path} stayed locked for {BUSY_TIMEOUT_SECONDS:g} s ({exc}); "
                 "another mirl process is writing to it: try again when it has finished"
             )
         return StoreError(
-            f"the leaderboard store {self.db_path} is not a usable SQLite database ({exc}); move it aside "
-            f"and run `mirl leaderboard --rebuild` to restore it from {self.json_dir}"
+            f"the leaderboard store {self.db_path} is not a usable SQLite database ({exc}); run "
+            f"`mirl leaderboard --rebuild` to move it aside and restore it from {self.json_dir}"
         )
 
     def _init_schema(self) -> None:

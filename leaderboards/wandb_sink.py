@@ -63,17 +63,21 @@ class WandbSink:
         self.directory = Path(os.environ.get("WANDB_DIR") or directory)
         self.project = project
         self.mode = mode if mode is not None else resolve_mode()
+        self.gave_up = False  # set by the first failure: one W&B outage must not stall every later run
 
     def log_result(self, result: Result, leaderboard_rows: list[dict]) -> str | None:
         """Log one result and its task's leaderboard; return the run's local folder, or None if not logged."""
-        if self.mode == "disabled":  # the user opted out: no import, no files, no message
+        if self.mode == "disabled" or self.gave_up:  # opted out, or failed once: no import, no message
             return None
         try:
             return self._log(result, leaderboard_rows)
         except Exception as exc:  # noqa: BLE001 - W&B trouble of any kind must never fail a mirl run
             message = " ".join(str(exc).split()) or "no message"  # keep it to one line
             reason = f"{type(exc).__name__}: {message}"
-            print(f"mirl: W&B logging failed ({reason}); the result is safe in the local store", file=sys.stderr)
+            self.gave_up = True  # an outage costs its timeout once per command, not once per run
+            print(f"mirl: W&B logging failed ({reason}); W&B is off for the rest of this command, and this and "
+                  "later results are safe in the local store (`mirl leaderboard --wandb` pushes them later)",
+                  file=sys.stderr)
             return None
 
     def _log(self, result: Result, leaderboard_rows: list[dict]) -> str:

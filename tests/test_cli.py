@@ -228,6 +228,20 @@ def test_bad_arguments_are_a_usage_error(home, run_cli):
     assert "Traceback" not in proc.stderr and "--method" in proc.stderr
 
 
+@pytest.mark.parametrize("seed", ["-1", str(10**30), "1.5", "zero"])
+@pytest.mark.parametrize("command", [("run", "smoke/goal-readout-v1", "--method", "random"), ("bench",),
+                                     ("compare", "smoke/goal-readout-v1", "random", "oracle")], ids=lambda c: c[0])
+def test_a_seed_out_of_range_is_a_usage_error_naming_the_range(home, run_cli, command, seed):
+    proc = run_cli(*command, "--seed", seed, home=home)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].endswith("use 0 <= seed < 2**32"), proc.stderr
+
+
+def test_stochastic_seeds_may_not_run_past_the_last_seed(home, run_cli):
+    proc = run_cli("bench", "--seed", str(2**32 - 2), "--stochastic-seeds", "3", home=home)
+    assert "runs past seed 2**32 − 1" in one_line_error(proc)
+
+
 def test_schema_result(home, run_cli):
     proc = run_cli("schema", "result", home=home)
     assert proc.returncode == 0, proc.stderr

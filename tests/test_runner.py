@@ -10,7 +10,7 @@ import pytest
 
 from mirl import runner
 from mirl.method import Method
-from mirl.pluginhost import get_tasks
+from mirl.pluginhost import get_methods, get_tasks
 from mirl.runner import evaluate
 from mirl.schemas import Budget, Edit, Intervention, MethodInfo, Readout, UnitScores
 
@@ -135,3 +135,11 @@ def test_answers_may_be_models_dicts_or_numpy_and_round_trip_json():
     again = Readout.model_validate_json(model.model_dump_json())
     np.testing.assert_array_equal(again.weights["encoder.hook_out"], weights)
     assert run("smoke/goal-readout-v1", lambda view: model).status == "ok"
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 10**30, 1.5, True, "0"])
+def test_evaluate_refuses_a_seed_out_of_range(seed):
+    from mirl.errors import MirlError
+
+    with pytest.raises(MirlError, match=r"out of range: use an integer 0 <= seed < 2\*\*32"):
+        evaluate(get_tasks().get("smoke/goal-readout-v1"), get_methods().get("random"), seed=seed)

@@ -256,13 +256,23 @@ def test_corrupted_database_cli_error_and_recovery(home, run_cli, make_result):
     assert proc.stdout == ""
     assert db.read_bytes() == GARBAGE
 
-    # the fix the message names works: move the file aside, rebuild from the JSON copies
-    db.rename(home / "leaderboard.sqlite.bad")
+    # the fix the message names works on the same file: --rebuild moves it aside (kept) and restores the JSON copies
     proc = run_cli("leaderboard", "--rebuild", "--format", "json", home=home)
     assert proc.returncode == 0, proc.stderr
-    assert "restored 3 result(s)" in proc.stderr
+    assert "restored 3 result(s)" in proc.stderr and "moved it to" in proc.stderr
     rows = json.loads(proc.stdout)["smoke/goal-readout-v1"]["rows"]
     assert sorted(r["method"] for r in rows) == ["m1", "m2", "m3"]
+    [aside] = home.glob(f"{DB_NAME}.corrupt-*")
+    assert aside.read_bytes() == GARBAGE
+    proc = run_cli("leaderboard", "--format", "json", home=home)  # the fresh database serves from now on
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)["smoke/goal-readout-v1"]["rows"]) == 3
+
+
+def test_rebuild_keeps_a_healthy_database(home, make_result):
+    store = ResultStore(home)
+    store.add(make_result())
+    again = ResultStore(home, move_corrupt_aside=True)
+    assert again.moved_aside is None and len(again.results()) == 1
 
 
 def test_corrupted_database_via_main_function(home, capsys):

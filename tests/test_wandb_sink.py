@@ -112,13 +112,17 @@ def test_failed_result_records_error(offline, tmp_path, make_result):
 def test_wandb_not_installed_is_one_line_on_stderr(offline, tmp_path, monkeypatch, capsys, result):
     monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` raise, as if not installed
 
-    assert WandbSink(tmp_path / "wandb").log_result(result, ROWS) is None
+    sink = WandbSink(tmp_path / "wandb")
+    assert sink.log_result(result, ROWS) is None
 
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith("mirl: W&B logging failed (ModuleNotFoundError: ")  # as for a missing wandb
-    assert err.rstrip().endswith("the result is safe in the local store")
+    assert "safe in the local store" in err and "off for the rest of this command" in err
+    # one failure switches the sink off: later results are not tried again, and not announced again
+    assert sink.log_result(result, ROWS) is None
+    assert capsys.readouterr() == ("", "")
 
 
 def test_unusable_directory_fails_softly(offline, tmp_path, capsys, result):
@@ -194,3 +198,55 @@ def test_leaderboard_push_records_each_task_table_and_the_results_artifact(offli
     after_tables = recorded["record_types"][recorded["record_types"].index("history"):]
     assert "artifact" in after_tables  # the results artifact is logged after the tables
     assert recorded["summary"]["tasks"] == 2 and recorded["summary"]["rows"] == 4
+
+
+@pytest.fixture
+def silent_server():
+    """A W&B host on 127.0.0.1 that accepts connections and never answers (the worst kind of outage)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # the socket was closed: the test is over
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+@pytest.mark.slow
+def test_a_silent_wandb_host_costs_one_timeout_per_command_not_one_per_run(silent_server, home, run_cli):
+    """8 runs against a host that never answers: one failed W&B attempt (one line), W&B off for the rest of the
+    command, all 8 results stored. One attempt costs ~15 s here (W&B's service start and teardown around a 2 s
+    init timeout), so an attempt per run would add ≥ 8 × that; the bound allows one attempt and a loaded machine."""
+    import time
+
+    bench = ("bench", "--tasks", "smoke/*", "--methods", "random", "--stochastic-seeds", "2", "--format", "json")
+    started = time.perf_counter()
+    proc = run_cli(*bench, home=home / "disabled")
+    disabled = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    online = {"WANDB_MODE": "online", "WANDB_BASE_URL": silent_server, "WANDB_API_KEY": "a" * 40,
+              "WANDB_INIT_TIMEOUT": "2", "WANDB_DIR": str(home / "wandb")}
+    started = time.perf_counter()
+    proc = run_cli(*bench, home=home / "online", env=online, timeout=300)
+    outage = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    failures = [line for line in proc.stderr.splitlines() if "W&B logging failed" in line]
+    assert len(failures) == 1 and "off for the rest of this command" in failures[0], proc.stderr
+    stored = sorted((home / "online" / "results").rglob("*.json"))
+    assert len(stored) == 8
+    assert outage - disabled < 60, (outage, disabled)

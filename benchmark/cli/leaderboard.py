@@ -42,7 +42,10 @@ def print_boards(store, task_ids: list[str] | None, fmt: str, out: str | None = 
 def main(args) -> int:
     from mirl.leaderboards.store import ResultStore
 
-    store = ResultStore(mirl_home())
+    store = ResultStore(mirl_home(), move_corrupt_aside=args.rebuild)
+    if store.moved_aside is not None:
+        print(f"mirl: {store.db_path.name} was not a usable SQLite database; moved it to {store.moved_aside} "
+              "and started a fresh one", file=sys.stderr)
     if args.rebuild:
         added = store.rebuild_from_json()
         print(f"restored {added} result(s) from {store.json_dir}", file=sys.stderr)

@@ -8,6 +8,20 @@ import sys
 DESCRIPTION = "mirl: benchmark interpretability methods on reinforcement-learning agents."
 
 
+MAX_SEED = 2**32  # mirl.seeding.MAX_SEED; not imported, so that `mirl --help` stays free of numpy
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of every --seed: an integer 0 <= seed < 2**32, else a one-line usage error."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; use 0 <= seed < 2**32") from None
+    if not 0 <= seed < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; use 0 <= seed < 2**32")
+    return seed
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirl", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -23,14 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="evaluate methods on tasks and store the results")
     p.add_argument("tasks", nargs="+", metavar="TASK", help="task ids, e.g. smoke/goal-readout-v1")
     p.add_argument("--method", "-m", nargs="+", required=True, metavar="NAME", help="method names")
-    p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="task seed (default 0)")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
     p.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
 
     p = sub.add_parser("bench", help="the main job: every task × every method, then the leaderboard")
     p.add_argument("--tasks", default="*", metavar="GLOB", help="task ids to include (glob, default all)")
     p.add_argument("--methods", nargs="+", metavar="NAME", help="methods to include (default all)")
-    p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="task seed (default 0)")
     p.add_argument("--stochastic-seeds", type=int, default=3, metavar="K",
                    help="run stochastic methods on seeds SEED … SEED+K−1, for their seed-to-seed spread (default 3)")
     p.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
@@ -48,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task", metavar="TASK", help="task id")
     p.add_argument("method_a", metavar="A", help="method name")
     p.add_argument("method_b", metavar="B", help="method name")
-    p.add_argument("--seed", type=int, default=0, help="the seed both were scored with (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="the seed both were scored with (default 0)")
 
     p = sub.add_parser("leaderboard", help="print the local leaderboard")
     p.add_argument("--task", metavar="T", help="only this task id")
@@ -57,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     p.add_argument("--wandb", action="store_true",
                    help="also push every task's table and a results.json artifact to W&B (offline unless logged in)")
-    p.add_argument("--rebuild", action="store_true", help="restore missing rows from the stored JSON files")
+    p.add_argument("--rebuild", action="store_true",
+                   help="restore missing rows from the stored JSON files (a corrupt database is moved aside first)")
 
     p = sub.add_parser("agents", help="shipped agents: list, verify hashes, train (reproduce)")
     agents = p.add_subparsers(dest="agents_command", metavar="ACTION", required=True)
@@ -69,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--agent", help="only this agent id")
     a.add_argument("--config", help="PPO settings to override: a JSON object or a JSON file")
     a.add_argument("--steps", type=int, help="total environment steps")
-    a.add_argument("--seed", type=int, help="training seed")
+    a.add_argument("--seed", type=seed_arg, help="training seed")
     a.add_argument("--resume", action="store_true", help="continue a stopped run from its state.pt")
     a.add_argument("--run-dir", help="where checkpoints go (default MIRL_HOME/runs/ID-seedN)")
     a.add_argument("--ship", action="store_true", help="write the final checkpoint and card into the family folder")
@@ -81,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = agents.add_parser("ship", help="write a training run's checkpoint and card into the family folder")
     a.add_argument("family", help="task family, e.g. coinrun")
     a.add_argument("--agent", help="only this agent id")
-    a.add_argument("--seed", type=int, help="the run's training seed (default: the agent's config)")
+    a.add_argument("--seed", type=seed_arg, help="the run's training seed (default: the agent's config)")
     a.add_argument("--run-dir", help="the run to ship (default MIRL_HOME/runs/ID-seedN)")
     a.add_argument("--unfinished", action="store_true",
                    help="ship a run that has not reached its total steps; the card says so (an interim agent)")

@@ -198,6 +198,11 @@ def bench(args) -> int:
         raise MirlError(f"--stochastic-seeds must be at least 1, got {args.stochastic_seeds}")
     if args.jobs < 1:
         raise MirlError(f"--jobs must be at least 1, got {args.jobs}")
+    from mirl.seeding import MAX_SEED
+
+    if args.seed + args.stochastic_seeds > MAX_SEED:
+        raise MirlError(f"--seed {args.seed} with --stochastic-seeds {args.stochastic_seeds} runs past seed "
+                        "2**32 − 1; use a smaller --seed")
     # a stochastic method runs on several seeds, so the leaderboard can show its seed-to-seed spread
     runs = [(t, m, args.seed + k) for t, m in pairs for k in range(args.stochastic_seeds if m.info.stochastic else 1)]
     store, sink = _open_sinks(args.no_wandb)
