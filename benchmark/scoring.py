@@ -40,6 +40,14 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def pairwise_auroc(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """AUROC of many small samples at once (e.g. bootstrap resamples): ``positives`` [B, P] and ``negatives``
+    [B, N] scores give [B] values, each equal to ``auroc`` of that row's P + N scores (every pair compared,
+    ties one half: the same exact fraction of P·N)."""
+    p, n = np.asarray(positives, np.float64)[:, :, None], np.asarray(negatives, np.float64)[:, None, :]
+    return ((p > n) + 0.5 * (p == n)).mean(axis=(1, 2))
+
+
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     """Average precision (area under precision-recall, step-wise); its chance level is the prevalence."""
     labels = np.asarray(labels).astype(bool).ravel()

@@ -19,12 +19,14 @@ and, to make a plugin visible to ``mirl.pluginhost`` for one test only, use the 
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Any, Iterator
 
 import pytest
 
 from mirl.pluginhost import get_tasks, host, load_plugins
 from mirl.schemas import MethodInfo, Result
+from mirl.task import Task
 
 
 @contextlib.contextmanager
@@ -50,9 +52,21 @@ def mirl_plugin():
         yield register
 
 
-def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None) -> list[Result]:
+def resized(task: Task, train_size: int | None = None, test_size: int | None = None) -> Task:
+    """A copy of ``task`` with smaller splits, for tests of an expensive task (its scores are noisier; it keeps
+    the task's id, so never store its results). Only tasks whose splits follow ``spec.train_size`` and
+    ``spec.test_size`` shrink; a task on fixed shipped levels is unchanged by it."""
+    small = copy.copy(task)
+    update = {k: v for k, v in (("train_size", train_size), ("test_size", test_size)) if v is not None}
+    small.spec = task.spec.model_copy(update=update)
+    return small
+
+
+def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
+                 tasks: list[Task] | None = None) -> list[Result]:
     """The method contract, run against the smoke tasks the method can answer (or the registered tasks named in
-    ``task_ids``, for a method restricted to another family).
+    ``task_ids``, for a method restricted to another family, or the Task objects in ``tasks``, e.g. ``resized``
+    ones).
 
     Checks: ``info`` is a valid MethodInfo; every answer validates and scores (status ok); the same seed
     gives identical metrics (determinism); a stochastic method's answers change with the seed or it says
@@ -63,8 +77,8 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None) 
     info = getattr(method, "info", None)
     assert isinstance(info, MethodInfo), f"{method!r}.info must be a mirl.schemas.MethodInfo, got {info!r}"
     tasks = [
-        t for t in get_tasks()
-        if (t.spec.family == "smoke" if task_ids is None else t.spec.id in task_ids)
+        t for t in (get_tasks() if tasks is None else tasks)
+        if (tasks is not None or (t.spec.family == "smoke" if task_ids is None else t.spec.id in task_ids))
         and method.supports(t.spec.answer_kind, t.spec.family, t.spec.offers)
     ]
     assert tasks, f"method {info.name!r} answers none of the smoke tasks; it needs at least one to be checked"

@@ -18,6 +18,11 @@ os.environ.pop("MIRL_DISABLE_PLUGINS", None)
 os.environ.pop("MIRL_TEST_SALT", None)
 os.environ["WANDB_MODE"] = "disabled"
 os.environ["MIRL_HOME"] = tempfile.mkdtemp(prefix="mirl-test-home-")
+# One torch thread per test process (and its subprocesses): the suite runs as two pytest workers on two cores,
+# and beside other work a second torch thread only waits for a busy core (measured: a CoinRun probe test took
+# 71 s on one thread against 105 s on two while the other core was busy). Results do not depend on it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 pytest_plugins = ["mirl.testing"]
 
@@ -28,6 +33,57 @@ def home(tmp_path, monkeypatch):
     path = tmp_path / "mirl-home"
     monkeypatch.setenv("MIRL_HOME", str(path))
     return path
+
+
+# --- parallel runs (pytest -n 2 --dist loadgroup) ----------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under xdist's loadgroup, a test without an ``xdist_group`` mark is grouped with its file, so that a file's
+    module fixtures (trained toy agents, rollouts) are built once, as with loadfile; a few files share a group
+    so that they can share evaluations (``scored``)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+
+# --- evaluations shared across tests ----------------------------------------------------------------
+
+
+class ScoredOnce:
+    """``scored(task_id, method, seed=0)``: that evaluation's Result, run once per test session. An evaluation is
+    deterministic for its seed, so tests that assert on the same one can share it (a full scoring of a CoinRun,
+    maze or Sokoban task takes 10 s to 2 min). ``seconds[(task_id, method, seed)]`` is how long it took."""
+
+    def __init__(self) -> None:
+        self.results: dict = {}
+        self.seconds: dict[tuple, float] = {}
+
+    def __call__(self, task_id: str, method: str, seed: int = 0, **sizes: int):
+        """``sizes`` (train_size=, test_size=): score a ``mirl.testing.resized`` copy of the task."""
+        import time
+
+        from mirl.pluginhost import get_methods, get_tasks
+        from mirl.runner import evaluate
+        from mirl.testing import resized
+
+        key = (task_id, method, seed, *sorted(sizes.items()))
+        if key not in self.results:
+            task = get_tasks().get(task_id)
+            started = time.perf_counter()
+            self.results[key] = evaluate(resized(task, **sizes) if sizes else task, get_methods().get(method), seed=seed)
+            self.seconds[key] = time.perf_counter() - started
+        return self.results[key]
+
+    def remember(self, results) -> None:
+        """Keep evaluations a test ran itself (e.g. the contract test's first pass) for later tests to share."""
+        for result in results:
+            self.results.setdefault((result.task_id, result.method, result.seed), result)
+
+
+@pytest.fixture(scope="session")
+def scored() -> ScoredOnce:
+    return ScoredOnce()
 
 
 # --- shared helpers for the store, leaderboard and CLI tests -----------------------------------------

@@ -144,6 +144,7 @@ def test_bench_with_unknown_tasks_or_methods(home, run_cli):
     assert "did you mean 'oracle'" in one_line_error(proc)
 
 
+@pytest.mark.slow
 def test_bench_resumes_where_it_stopped_and_force_reruns(home, run_cli):
     args = ("bench", "--tasks", "smoke/goal-readout-v1", "--methods", "random", "oracle", "--no-wandb",
             "--format", "json")
@@ -166,6 +167,7 @@ def test_bench_resumes_where_it_stopped_and_force_reruns(home, run_cli):
     assert rows["random"]["seeds"] == 3 and rows["random"]["seed_sd"] is not None and rows["oracle"]["seeds"] == 1
 
 
+@pytest.mark.slow
 def test_bench_jobs_run_in_parallel_processes_with_the_same_scores(tmp_path, run_cli):
     args = ("bench", "--tasks", "smoke/goal-*", "--methods", "random", "linear-probe", "--no-wandb",
             "--stochastic-seeds", "2", "--format", "json")
@@ -183,6 +185,7 @@ def test_bench_jobs_run_in_parallel_processes_with_the_same_scores(tmp_path, run
     assert "--jobs must be at least 1" in one_line_error(run_cli(*args, "--jobs", "0", home=tmp_path / "bad"))
 
 
+@pytest.mark.slow
 def test_verify_reruns_a_stored_result_and_reports_reproduction(home, run_cli):
     proc = run_cli("run", "smoke/goal-readout-v1", "--method", "random", "--seed", "2", "--json", "--no-wandb",
                    home=home)

@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 
 from mirl.errors import InvalidAnswerError, MirlError
-from mirl.pluginhost import get_methods, get_tasks
+from mirl.pluginhost import get_tasks
 from mirl.probes import fit_logistic
-from mirl.runner import evaluate
 from mirl.schemas import Edit, Intervention, Prediction, Readout, UnitScores
 from mirl.seeding import test_seed as scorer_seed
 from mirl.tasks.coinrun import tasks as T
+
+# one xdist worker runs the CoinRun and maze tests and the scoring-time benchmark: they share evaluations
+pytestmark = pytest.mark.xdist_group("scored-coinrun-maze")
 
 PREDICT, STEER, SAW, READOUT = (
     "coinrun/goal-predict-v1", "coinrun/coin-steer-v1", "coinrun/saw-locate-v1", "coinrun/coin-readout-v1",
@@ -45,6 +47,7 @@ def predict_episodes():
     return t, summaries, labels
 
 
+@pytest.mark.slow
 def test_both_outcomes_are_common_enough_to_predict(predict_episodes):
     """The placement distribution must give each outcome (coin / no coin) in at least 20% of test levels."""
     _, _, labels = predict_episodes
@@ -67,6 +70,7 @@ def test_goal_predict_known_answers(predict_episodes):
     assert mean_is_zero(random_scores) and mean_is_zero(shuffled_scores), (random_scores, shuffled_scores)
 
 
+@pytest.mark.slow
 def test_a_probe_fitted_on_train_levels_predicts_the_outcome(predict_episodes):
     """The real pipeline: train-split episodes → a logistic probe → scored on the test episodes."""
     t, summaries, labels = predict_episodes
@@ -97,6 +101,7 @@ def test_coin_classes_split_the_view_into_thirds():
     assert T.coin_class(dx, dy, visible).tolist() == [0, 4, 8, 1, 7, 8, 9]
 
 
+@pytest.mark.slow
 def test_coin_readout_known_answers(readout_states):
     t, states = readout_states
     y = states.labels["coin_class"]
@@ -136,10 +141,11 @@ def test_coin_steer_metric_known_answers():
     assert tripped.metrics["coin_rate_raw"] == 1.0
 
 
-def test_coin_steer_random_edit_is_one_more_draw_of_the_control():
+@pytest.mark.slow
+def test_coin_steer_random_edit_is_one_more_draw_of_the_control(scored):
     """The random method's edit is distributed like the control's directions, so it scores ≈ 0 in expectation;
     one draw lands within the spread of directions (measured sd 0.11 in coin rate on the shipped agent)."""
-    result = evaluate(task(STEER), get_methods().get("random"), seed=0)
+    result = scored(STEER, "random")
     assert result.status == "ok", result.error
     m = result.metrics
     assert 0.2 < m["coin_rate_unedited"] < 0.95

@@ -10,8 +10,13 @@ from mirl.testing import check_method
 CHECKED_WITH_THEIR_SCORES = {"conv-probe": "tests/test_sokoban_drc.py (on sokoban/plan-readout-v1)"}
 
 
-@pytest.mark.parametrize("name", get_methods().ids())
-def test_method_honours_the_contract(name):
+# Methods that answer no smoke task are checked on a real task, twice (determinism): 20-50 s each.
+ON_A_REAL_TASK = {"das", "goal-probe", "interchange-scan", "probe-weight", "unit-correlation"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ON_A_REAL_TASK else name
+                                  for name in get_methods().ids()])
+def test_method_honours_the_contract(name, scored):
     if name in CHECKED_WITH_THEIR_SCORES:
         pytest.skip(f"{name}'s contract is checked in {CHECKED_WITH_THEIR_SCORES[name]}")
     method = get_methods().get(name)
@@ -21,3 +26,4 @@ def test_method_honours_the_contract(name):
         pytest.skip(f"{name} answers no registered task yet")
     results = check_method(method, task_ids=smoke or answers[:1])
     assert all(r.status == "ok" for r in results)
+    scored.remember(results)  # the family tests that assert on these scores reuse them

@@ -101,6 +101,7 @@ def test_interchange_accuracy_of_no_patch_is_how_often_the_base_action_suits_c()
 # ---- the planted tasks' metrics on known answers (no agent needed) -----------------------------------------
 
 
+@pytest.mark.slow
 def test_haskey_planted_auroc_is_one_for_the_truth_and_chance_for_random_or_shuffled_scores():
     task = HasKeyPlanted(SHA)
     curve = {k: 0.5 for k in (1, 2, 5, 10, 20, 50)}
@@ -108,9 +109,11 @@ def test_haskey_planted_auroc_is_one_for_the_truth_and_chance_for_random_or_shuf
     perfect = task.score_ranking(truth, curve, seed=0)
     assert perfect.score == 1.0 and perfect.metrics["auroc_vs_decoys"] == 1.0 and perfect.ci[0] == 1.0
     rng = np.random.default_rng(0)
-    random = [task.score_ranking(rng.standard_normal(32), curve, seed=0).score for _ in range(300)]
-    shuffled = [task.score_ranking(rng.permutation(truth), curve, seed=0).score for _ in range(300)]
-    assert abs(np.mean(random) - 0.5) < 0.02 and abs(np.mean(shuffled) - 0.5) < 0.02
+    # one AUROC of 4 planted vs 28 other channels has sd 0.157 under chance, so a mean of 100 has sd 0.016: the
+    # bound is 3 sd (each scoring bootstraps its CI, ~35 ms)
+    random = [task.score_ranking(rng.standard_normal(32), curve, seed=0).score for _ in range(100)]
+    shuffled = [task.score_ranking(rng.permutation(truth), curve, seed=0).score for _ in range(100)]
+    assert abs(np.mean(random) - 0.5) < 0.05 and abs(np.mean(shuffled) - 0.5) < 0.05
     decoys_first = np.isin(np.arange(32), P.DECOYS) * 2.0 + truth  # decoys above the planted channels
     fooled = task.score_ranking(decoys_first, curve, seed=0)
     assert fooled.metrics["auroc_vs_decoys"] == 0.0 and fooled.score == pytest.approx(24 / 28)

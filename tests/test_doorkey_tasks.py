@@ -14,10 +14,16 @@ from mirl.tasks.doorkey import tasks as T
 PLANTED, SUBSPACE = "doorkey/haskey-planted-v1", "doorkey/subspace-planted-v1"
 
 
-def run(task_id: str, method: str, seed: int = 0):
-    result = evaluate(get_tasks().get(task_id), get_methods().get(method), seed=seed)
-    assert result.status == "ok", result.error
-    return result
+@pytest.fixture
+def run(scored):
+    """``run(task_id, method, seed=0)``: the (shared, see tests/conftest.py) evaluation, asserted ok."""
+
+    def run(task_id: str, method: str, seed: int = 0):
+        result = scored(task_id, method, seed)
+        assert result.status == "ok", result.error
+        return result
+
+    return run
 
 
 def oracle(task_id: str):
@@ -37,7 +43,8 @@ def test_the_planted_agents_are_pinned_and_their_cards_show_the_plant():
     assert channels["decoy_decoding_accuracy"] >= 0.95 and channels["iia_decoys"] <= channels["iia_random_max"]
 
 
-def test_the_planted_channels_score_one_and_random_scores_score_about_zero():
+@pytest.mark.slow
+def test_the_planted_channels_score_one_and_random_scores_score_about_zero(run):
     _, truth = oracle(PLANTED)
     assert truth.score == 1.0 and truth.normalized_score == 1.0
     assert truth.metrics["iia_10pct"] >= 0.9  # the top 10% (4 channels) are the plant: patching them works
@@ -45,7 +52,8 @@ def test_the_planted_channels_score_one_and_random_scores_score_about_zero():
     assert abs(np.mean(random)) < 0.3, random
 
 
-def test_decoys_fool_a_correlation_ranking_but_not_a_causal_scan():
+@pytest.mark.slow
+def test_decoys_fool_a_correlation_ranking_but_not_a_causal_scan(run):
     correlation, scan = run(PLANTED, "unit-correlation"), run(PLANTED, "interchange-scan")
     # measured: scan 0.946 (0.81 against the decoys alone), correlation 0.58 (0.44 against the decoys)
     assert scan.score >= 0.9, scan.metrics
@@ -56,14 +64,16 @@ def test_decoys_fool_a_correlation_ranking_but_not_a_causal_scan():
     assert probe.metrics["auroc_vs_decoys"] <= 0.6 and scan.score > probe.score, probe.metrics
 
 
-def test_the_planted_subspace_scores_about_one_and_random_subspaces_about_zero():
+@pytest.mark.slow
+def test_the_planted_subspace_scores_about_one_and_random_subspaces_about_zero(run):
     _, truth = oracle(SUBSPACE)
     assert truth.score >= 0.9 and truth.normalized_score >= 0.85 and truth.metrics["overlap"] == pytest.approx(1.0)
     random = [run(SUBSPACE, "random", seed).normalized_score for seed in (0, 1)]
     assert abs(np.mean(random)) < 0.15, random
 
 
-def test_das_finds_the_rotated_subspace_that_unit_methods_cannot():
+@pytest.mark.slow
+def test_das_finds_the_rotated_subspace_that_unit_methods_cannot(run):
     das = run(SUBSPACE, "das")
     assert das.normalized_score >= 0.7, das.metrics
     probe = run(SUBSPACE, "linear-probe")
@@ -97,6 +107,7 @@ def test_state_readout_metric_known_answers():
     assert one.metrics["has_key_accuracy"] == 1.0 and one.metrics["door_open_accuracy"] == 0.0
 
 
+@pytest.mark.slow
 def test_a_probe_reads_the_state_and_the_control_task_measures_its_selectivity():
     from mirl.tasks.doorkey.env import DoorKeyVecEnv
 
@@ -111,6 +122,7 @@ def test_a_probe_reads_the_state_and_the_control_task_measures_its_selectivity()
     assert random.normalized_score < 0.1
 
 
+@pytest.mark.slow
 def test_a_failing_control_run_keeps_the_result(mirl_plugin):
     from mirl.method import Method
     from mirl.schemas import MethodInfo
@@ -142,7 +154,8 @@ def test_doorkey_ppo_is_pinned_and_nothing_is_planted_in_it():
     assert facts["contrast_subspace_iia_plant"] <= facts["contrast_subspace_iia_random_max"]
 
 
-def test_haskey_locate_random_scores_about_zero_and_scans_beat_it():
+@pytest.mark.slow
+def test_haskey_locate_random_scores_about_zero_and_scans_beat_it(run):
     random = [run(LOCATE, "random", seed).normalized_score for seed in (0, 1)]
     assert abs(sum(random) / 2) < 0.15, random  # measured 0.041, 0.065
     scan = run(LOCATE, "interchange-scan")  # measured 0.328 (0.16 normalised)
@@ -150,7 +163,8 @@ def test_haskey_locate_random_scores_about_zero_and_scans_beat_it():
     assert scan.metrics["iia_10pct"] > scan.metrics["iia_1pct"]  # more patched channels, more of has_key moved
 
 
-def test_state_readout_on_doorkey_ppo_decodes_the_state_with_a_selectivity():
+@pytest.mark.slow
+def test_state_readout_on_doorkey_ppo_decodes_the_state_with_a_selectivity(run):
     probe = run(READOUT, "linear-probe")  # measured 0.990, control 0.955, selectivity 0.035
     assert probe.normalized_score > 0.8 and probe.metrics["has_key_accuracy"] > 0.95, probe.metrics
     assert probe.metrics["selectivity"] == pytest.approx(probe.score - probe.metrics["control_score"])

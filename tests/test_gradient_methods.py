@@ -59,6 +59,7 @@ def test_gradient_methods_honour_the_contract_and_find_the_planted_goal_units():
         assert result.compute.forward_passes <= 0.9 * task.spec.budget.forward_passes
 
 
+@pytest.mark.slow
 def test_gradient_methods_score_a_recurrent_agents_channels():
     """A DRC (random weights: the Sokoban agent has not shipped) on sokoban/plan-locate's channel units: every
     hook × tick scored, finite, within budget, and the same for the same seed."""

@@ -214,6 +214,7 @@ GOAL_UNITS_METHODS = {"ablation-scan", "activation-variance", "gradient-x-activa
                       "attribution-patching"}
 
 
+@pytest.mark.slow
 def test_bench_end_to_end(home, run_cli, cli_cwd):
     proc = run_cli("bench", "--tasks", "smoke/*", "--no-wandb", home=home)  # coinrun: benchmarks/test_task_scoring.py
 

@@ -16,6 +16,9 @@ from mirl.schemas import AgentPredictions, MethodInfo
 from mirl.tasks.maze import tasks as T
 from mirl.tasks.maze.env import MOVES, corner_square, maze_labels
 
+# one xdist worker runs the CoinRun and maze tests and the scoring-time benchmark: they share evaluations
+pytestmark = pytest.mark.xdist_group("scored-coinrun-maze")
+
 UNPINNED = "0" * 64
 
 
@@ -100,24 +103,27 @@ def test_registered_tasks_pin_the_shipped_agent_and_its_card_shows_the_phenomena
     assert facts["control_retarget_target_rate_goal_moved"] > facts["control_retarget_target_rate_unedited"] + 0.3
 
 
-def test_random_edits_score_about_zero_on_retarget_and_suppress():
+@pytest.mark.slow
+def test_random_edits_score_about_zero_on_retarget_and_suppress(scored):
     for task_id in ("maze/retarget-v1", "maze/goal-suppress-v1"):
-        scores = [evaluate(get_tasks().get(task_id), get_methods().get("random"), seed=s) for s in (0, 1)]
+        scores = [scored(task_id, "random", seed=s) for s in (0, 1)]
         assert all(r.status == "ok" for r in scores), [r.error for r in scores]
         assert abs(np.mean([r.normalized_score for r in scores])) < 0.25, (task_id, [r.metrics for r in scores])
 
 
-def test_linear_probe_reads_the_goal_square_well_above_chance():
-    result = evaluate(get_tasks().get("maze/goal-readout-v1"), get_methods().get("linear-probe"), seed=0)
+@pytest.mark.slow
+def test_linear_probe_reads_the_goal_square_well_above_chance(scored):
+    result = scored("maze/goal-readout-v1", "linear-probe")
     assert result.status == "ok", result.error
     assert result.normalized_score > 0.4, result.metrics
-    random = evaluate(get_tasks().get("maze/goal-readout-v1"), get_methods().get("random"), seed=0)
+    random = scored("maze/goal-readout-v1", "random")
     assert abs(random.normalized_score) < 0.05
 
 
 # ---- misgen-predict -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_misgen_predict_metric_known_answers():
     task = T.MisgenPredict(T.ZOO_SHA256)
     rng = np.random.default_rng(0)
@@ -178,7 +184,8 @@ class CardFacts(Method):
                                         for ref in view.spec.agents})
 
 
-def test_misgen_predict_end_to_end_on_the_shipped_part_of_the_zoo():
+@pytest.mark.slow
+def test_misgen_predict_end_to_end_on_the_shipped_part_of_the_zoo(scored):
     task = T.MisgenPredict(T.ZOO_SHA256)
     exact = evaluate(task, CardFacts, seed=0)
     assert exact.status == "ok", exact.error
@@ -188,9 +195,13 @@ def test_misgen_predict_end_to_end_on_the_shipped_part_of_the_zoo():
     behavioural = evaluate(task, get_methods().get("counterfactual-goal"), seed=0)
     assert behavioural.status == "ok", behavioural.error
     assert behavioural.normalized_score > 0.8, behavioural.metrics
-    assert evaluate(task, get_methods().get("random"), seed=0).status == "ok"
+    if "maze/misgen-predict-v1" in get_tasks().ids():  # the same task, registered once the zoo is complete
+        assert scored("maze/misgen-predict-v1", "random").status == "ok"
+    else:
+        assert evaluate(task, get_methods().get("random"), seed=0).status == "ok"
 
 
+@pytest.mark.slow
 def test_undirected_goal_sensitivity_ranks_r1_and_r3_the_wrong_way_round():
     """Measured, kept as a warning: the r = 1 agent's policy moves most when its corner goal is moved (it
     loses its beacon), though it then ignores the new goal."""

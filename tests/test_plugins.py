@@ -119,6 +119,7 @@ def test_allow_and_block_lists(tmp_path, monkeypatch):
     assert not any(task_id.startswith("smoke/") for task_id in blocked.tasks.ids())
 
 
+@pytest.mark.slow
 def test_example_plugin_installs_lists_and_scores(tmp_path):
     """A real third-party package: installed with pip, found through its entry point, scored by `mirl run`."""
     target = tmp_path / "site"

@@ -121,6 +121,7 @@ def test_unknown_setting_is_named():
         PPOConfig.from_dict({"learning_rat": 1e-3})
 
 
+@pytest.mark.slow
 def test_cli_trains_in_a_subprocess_and_resumes(tmp_path):
     """The real trainer through `mirl agents train`, a few updates, stopped and resumed."""
     env = {**os.environ, "MIRL_HOME": str(tmp_path / "home")}

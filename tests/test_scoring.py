@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mirl.scoring import (
-    auroc, average_precision, bootstrap_ci, brier, macro_auroc, mean_ci, normalize, softmax, spearman,
+    auroc, average_precision, bootstrap_ci, brier, macro_auroc, mean_ci, normalize, pairwise_auroc, softmax,
+    spearman,
 )
 
 
@@ -38,6 +39,15 @@ def test_auroc_matches_pairwise_definition_with_ties(rng):
     labels = rng.random(60) < 0.4
     scores = rng.integers(0, 5, size=60).astype(float)  # many ties
     assert auroc(labels, scores) == pytest.approx(brute_auroc(labels, scores))
+
+
+def test_pairwise_auroc_equals_auroc_row_by_row(rng):
+    positives, negatives = rng.integers(0, 4, size=(50, 4)).astype(float), rng.integers(0, 4, size=(50, 28)) * 1.0
+    rows = pairwise_auroc(positives, negatives)
+    labels = np.r_[np.ones(4), np.zeros(28)]
+    assert rows.shape == (50,)
+    assert all(row == auroc(labels, np.r_[p, n]) for row, p, n in zip(rows, positives, negatives))  # bit for bit
+    assert pairwise_auroc(np.ones((1, 3)), np.zeros((1, 5)))[0] == 1.0
 
 
 def test_spearman_known_answers(rng):

@@ -141,6 +141,7 @@ def test_every_hook_fires_with_its_declared_shape_and_hooks_do_not_leak():
     assert torch.equal(agent(obs)[0], base)
 
 
+@pytest.mark.slow
 def test_shipped_checkpoint_matches_spec_card_and_retraining(tmp_path):
     """Retraining with the card's config and seed reproduces the shipped agent: byte for byte where the CPU and
     torch build match the card's (float kernels differ between CPUs), its behaviour everywhere. That training is

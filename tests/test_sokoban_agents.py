@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from mirl.agents import sha256_file
 from mirl.tasks.sokoban import agent as A
 
 
+@pytest.mark.slow
 def test_the_feed_forward_baseline_solves_held_out_two_box_levels_as_its_card_says():
     spec = A.spec_ff()
     card = json.loads(spec.card_path.read_text())

@@ -334,7 +334,7 @@ class HasKeyPlanted(DoorKeyTask):
         return self.score_ranking(np.asarray(answer.scores[P.PLANT_HOOK], dtype=np.float64), curve, seed)
 
     def score_ranking(self, scores: np.ndarray, curve: dict[int, float], seed: int) -> ScoreReport:
-        from mirl.scoring import auroc
+        from mirl.scoring import auroc, pairwise_auroc
 
         channels = len(scores)
         truth = np.isin(np.arange(channels), P.PLANTED)
@@ -343,8 +343,8 @@ class HasKeyPlanted(DoorKeyTask):
         # CI: resample the channels within the planted and the other group (AUROC needs both)
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
-        boot = [auroc(np.r_[np.ones(len(pos)), np.zeros(len(neg))],
-                      np.r_[scores[rng.choice(pos, len(pos))], scores[rng.choice(neg, len(neg))]]) for _ in range(1000)]
+        draws = [(rng.choice(pos, len(pos)), rng.choice(neg, len(neg))) for _ in range(1000)]
+        boot = pairwise_auroc(scores[np.array([d[0] for d in draws])], scores[np.array([d[1] for d in draws])])
         keep = truth | decoys
         return ScoreReport(
             metrics={"auroc": value, "auroc_vs_decoys": auroc(truth[keep], scores[keep]),

@@ -489,7 +489,9 @@ class PlanSteerV2(PlanSteer):
         })
 
     def test_levels(self, seed: int) -> sokoban.Levels:
-        return shipped_steer_levels("test")  # fixed: the seed draws the controls' directions, play is greedy
+        # fixed: the seed draws the controls' directions, play is greedy (test_size is all 300 shipped levels;
+        # mirl.testing.resized takes the first ones)
+        return shipped_steer_levels("test")[:self.spec.test_size]
 
     def train_levels(self, seed: int, n: int) -> sokoban.Levels:
         """``n`` of the shipped train levels, in a seeded order."""

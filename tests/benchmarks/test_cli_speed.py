@@ -14,6 +14,9 @@ import warnings
 
 import pytest
 
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
+
 TARGET_SECONDS = 1.0
 MAX_RATIO_TO_TORCH_IMPORT = 0.6  # listing that imported torch would take ≥ 1× it
 
@@ -32,6 +35,7 @@ def torch_import() -> float:
     return statistics.median(_wall([sys.executable, "-c", "import torch"]) for _ in range(5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["--help"], ["tasks"], ["methods"]], ids=lambda c: c[0])
 def test_listing_is_fast(benchmark, command, torch_import):
     args = [sys.executable, "-m", "mirl", *command]

@@ -19,6 +19,10 @@ import time
 import warnings
 
 import numpy as np
+import pytest
+
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
 
 NUM_ENVS = 64
 STEPS = 100  # per round and loop: 6,400 env steps, ~0.2 s
@@ -34,6 +38,7 @@ LIMITS = {"plain": 2.0, "edits": 2.2, "tracked": 2.5, "tracked_end": 2.8}
 LIMITS_OVER_PLAIN = {"edits": 1.3, "tracked": 1.5}  # measured 1.05 and 1.16
 
 
+@pytest.mark.slow
 def test_coinrun_adapter_overhead(benchmark):
     from procgen import ProcgenGym3Env
 

@@ -12,6 +12,10 @@ import time
 import warnings
 
 import numpy as np
+import pytest
+
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
 
 TARGET = 1_000
 PAIRS = 2_000

@@ -20,6 +20,9 @@ from mirl.runner import evaluate, record
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "mirl-example-method"))
 from mirl_example_method.method import ClassMeans  # noqa: E402
 
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
+
 TASK = "smoke/goal-readout-v1"
 # Generous ceiling: catches an order-of-magnitude regression (e.g. an eager import or a slow store).
 MAX_OVERHEAD_RATIO = 30.0

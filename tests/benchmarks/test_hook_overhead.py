@@ -18,6 +18,9 @@ import torch
 
 from mirl.nets import GridCNN, ImpalaCNN
 
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
+
 MAX_OVERHEAD_RATIO = 1.10
 BATCH = 64
 
@@ -82,6 +85,7 @@ def _run(benchmark, timer: Interleaved, rounds: int) -> None:
     timer.record(benchmark)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_run_with_cache_overhead(benchmark, case):
     agent, obs, names, rounds = _setup(case)
@@ -97,6 +101,7 @@ def test_run_with_cache_overhead(benchmark, case):
     assert ratio <= MAX_OVERHEAD_RATIO, f"{case}: run_with_cache of 3 hook points is {ratio:.3f}× a plain forward"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_nnsight_overhead_for_reference(benchmark, case):
     """nnsight's trace saving the same 3 activations; reported next to ours, not asserted."""

@@ -12,6 +12,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
+
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
 
 NUM_ENVS = 64
 BATCHED_STEPS = 200  # per round: 12,800 env steps

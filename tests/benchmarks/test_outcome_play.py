@@ -13,6 +13,10 @@ import time
 import warnings
 
 import numpy as np
+import pytest
+
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
 
 EPISODES = 128
 ROUNDS = 3
@@ -20,6 +24,7 @@ TARGET = 1.5  # labelled play's time over outcome-only play's
 LIMIT = 1.2  # asserted: looser, for a noisy shared machine
 
 
+@pytest.mark.slow
 def test_outcome_only_play_matches_labelled_play_and_is_faster(benchmark):
     import torch
 

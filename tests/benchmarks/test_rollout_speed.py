@@ -17,10 +17,14 @@ import warnings
 
 import numpy as np
 import torch
+import pytest
 from torch import nn
 
 from mirl.hooked import HookedAgent, HookPoint
 from mirl.rollouts import collect
+
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
 
 NUM_ENVS = 64
 SPEED_STEPS = 313  # × 64 envs ≈ 20k env steps
@@ -92,6 +96,7 @@ def test_collect_throughput_smoke_agent(benchmark):
         warnings.warn(f"collect runs at {ratio:.2f}× the bare loop's speed, under the {TARGET_RATIO} target")
 
 
+@pytest.mark.slow
 def test_collect_throughput_pixel_agent(benchmark):
     """A real-size case: the CoinRun strided CNN on procgen CoinRun, recording a conv block and the dense layer."""
     from mirl.tasks.coinrun.agent import build
@@ -219,6 +224,7 @@ def measure_memory(mode: str, out_dir: str) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_activation_memory_stays_bounded(benchmark, tmp_path):
     def run(mode: str) -> dict:
         with tempfile.TemporaryDirectory(dir=tmp_path) as out_dir:

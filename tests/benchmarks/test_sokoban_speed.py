@@ -19,6 +19,10 @@ import time
 import warnings
 
 import numpy as np
+import pytest
+
+# timed in rounds by pytest-benchmark, which times nothing under xdist: CI runs these apart (-m timed)
+pytestmark = pytest.mark.timed
 
 TARGETS = {"env": 1_000_000, "gen_6x6_2": 5_000, "gen_10x10_4": 50}  # per second
 BATCH, STEPS = 256, 400
@@ -27,6 +31,7 @@ MAX_STEP_OVER_MOVE = 30.0  # an env step's time over a bare move's
 MAX_LEVEL_OVER_MOVE = {"gen_6x6_2": 25.0, "gen_10x10_4": 130.0}  # one generated level's time over a bare move's
 
 
+@pytest.mark.slow
 def test_batched_env_and_generator_throughput(benchmark):
     from mirl.tasks.sokoban import env as S
 
