@@ -47,6 +47,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
+def pytest_configure(config):
+    """xdist groups tests by a ``@group`` suffix it writes into each node id; pytest 9.2 computes node ids another
+    way and drops it (xdist 3.8), and every test then runs wherever, each worker rebuilding the shared fixtures
+    and evaluations: as green, minutes slower. Refuse instead of running slowly."""
+    if config.getoption("dist", None) == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
+        raise pytest.UsageError(f"pytest {pytest.__version__} loses xdist's test groups (--dist loadgroup); "
+                                "install the pytest that the test extra pins: pip install -e '.[test]'")
+
+
 # --- evaluations shared across tests ----------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from mirl.scoring import (
     auroc, average_precision, bootstrap_ci, brier, macro_auroc, mean_ci, normalize, pairwise_auroc, softmax,
-    spearman,
+    spearman, spearman_rows,
 )
 
 
@@ -62,6 +62,18 @@ def test_spearman_known_answers(rng):
     ties = np.array([1.0, 1.0, 2.0, 3.0])  # tied values share their mean rank: Pearson on (1.5, 1.5, 3, 4)
     ranks = np.array([1.5, 1.5, 3.0, 4.0])
     assert spearman(ties, np.arange(4.0)) == pytest.approx(np.corrcoef(ranks, np.arange(4.0))[0, 1])
+
+
+def test_spearman_rows_equals_spearman_row_by_row_and_gives_the_same_bootstrap(rng):
+    # ties (few distinct values), constant rows and the 15 agents of maze/misgen-predict
+    x, y = rng.integers(0, 5, size=(300, 15)).astype(float), rng.random((300, 15))
+    x[0], y[1] = 2.0, 0.5
+    rows = spearman_rows(x, y)
+    assert rows.shape == (300,) and rows[0] == rows[1] == 0.0
+    assert all(row == spearman(a, b) for row, a, b in zip(rows, x, y))  # bit for bit
+    predicted, measured = rng.random(15), rng.random(15)
+    loop = bootstrap_ci(spearman, predicted, measured, rng=np.random.default_rng(7))
+    assert bootstrap_ci(spearman, predicted, measured, rng=np.random.default_rng(7), rowwise=spearman_rows) == loop
 
 
 def test_average_precision_known_answers(rng):

@@ -564,14 +564,14 @@ class MisgenPredict(MazeTask):
         return self.score_predictions(predicted, self.measured(test_seed(seed)), seed)
 
     def score_predictions(self, predicted: np.ndarray, measured: np.ndarray, seed: int) -> ScoreReport:
-        from mirl.scoring import spearman
+        from mirl.scoring import spearman, spearman_rows
 
         rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
         rho = spearman(predicted, measured)
         return ScoreReport(
             metrics={"spearman": rho, "goal_first_mean": float(measured.mean()),
                      "goal_first_spread": float(measured.max() - measured.min())},
-            score=rho, ci=bootstrap_ci(spearman, predicted, measured, rng=rng), n=len(measured), floor=0.0,
+            score=rho, ci=bootstrap_ci(spearman, predicted, measured, rng=rng, rowwise=spearman_rows), n=len(measured), floor=0.0,
             ceiling=1.0, details={"measured": dict(zip([r.id for r in self.spec.agents], measured.tolist()))},
         )
 
