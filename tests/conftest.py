@@ -37,23 +37,39 @@ def home(tmp_path, monkeypatch):
 
 # --- parallel runs (pytest -n 2 --dist loadgroup) ----------------------------------------------------
 
+# The costliest groups, costliest first (idle seconds on 2 workers, 2026-12-07): handed out first, they leave
+# the many short files to even out the two workers' finishing times (longest first). xdist's own order (most
+# tests first) once left the Sokoban group, 5 tests and ~330 s, to start last on one worker.
+COSTLIEST_GROUPS = ["scored-coinrun", "test_sokoban_drc.py", "scored-maze", "scored-doorkey", "test_cli.py",
+                    "test_smoke_tasks.py"]
+
+
+def xdist_group(item) -> str:
+    return item.get_closest_marker("xdist_group").args[0]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under xdist's loadgroup, a test without an ``xdist_group`` mark is grouped with its file, so that a file's
-    module fixtures (trained toy agents, rollouts) are built once, as with loadfile; a few files share a group
-    so that they can share evaluations (``scored``)."""
+    module fixtures (trained toy agents, rollouts) are built once, as with loadfile; a few families' tests share
+    a group (scored-<family>) so that they can share evaluations (``scored``). The costliest groups go first."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
+    rank = {group: i for i, group in enumerate(COSTLIEST_GROUPS)}
+    items.sort(key=lambda item: rank.get(xdist_group(item), len(rank)))  # stable: a group keeps its order
 
 
 def pytest_configure(config):
     """xdist groups tests by a ``@group`` suffix it writes into each node id; pytest 9.2 computes node ids another
     way and drops it (xdist 3.8), and every test then runs wherever, each worker rebuilding the shared fixtures
-    and evaluations: as green, minutes slower. Refuse instead of running slowly."""
+    and evaluations: as green, minutes slower. Refuse instead of running slowly. Groups are handed out in
+    collection order (above), not xdist's most-tests-first."""
     if config.getoption("dist", None) == "loadgroup" and pytest.version_tuple[:2] >= (9, 2):
         raise pytest.UsageError(f"pytest {pytest.__version__} loses xdist's test groups (--dist loadgroup); "
                                 "install the pytest that the test extra pins: pip install -e '.[test]'")
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 # --- evaluations shared across tests ----------------------------------------------------------------

@@ -19,8 +19,8 @@ from mirl.schemas import Edit, Intervention, Prediction, Readout, UnitScores
 from mirl.seeding import test_seed as scorer_seed
 from mirl.tasks.coinrun import tasks as T
 
-# one xdist worker runs the CoinRun and maze tests and the scoring-time benchmark: they share evaluations
-pytestmark = pytest.mark.xdist_group("scored-coinrun-maze")
+# one xdist worker runs these and the CoinRun half of the scoring-time benchmark: they share evaluations
+pytestmark = pytest.mark.xdist_group("scored-coinrun")
 
 PREDICT, STEER, SAW, READOUT = (
     "coinrun/goal-predict-v1", "coinrun/coin-steer-v1", "coinrun/saw-locate-v1", "coinrun/coin-readout-v1",
@@ -39,11 +39,16 @@ def mean_is_zero(values, floor: float = 0.1) -> bool:
 # ---- goal-predict ----------------------------------------------------------------------------------------
 
 
+# Half of the task's 1,000 test episodes (a play of 1,000 takes ~40 s): both outcomes stay common (coin in 49%)
+# and the probe below reads the outcome as it does on all of them (AUROC 0.686; the card's 0.655 is on 1,000).
+PREDICT_TEST_EPISODES = 500
+
+
 @pytest.fixture(scope="module")
 def predict_episodes():
     t = task(PREDICT)
     hooks = ["dense.hook_out", "encoder.conv2.hook_out"]
-    summaries, labels = t.episodes(t.load_agent(), "test", scorer_seed(0), t.spec.test_size, hooks)
+    summaries, labels = t.episodes(t.load_agent(), "test", scorer_seed(0), PREDICT_TEST_EPISODES, hooks)
     return t, summaries, labels
 
 

@@ -9,21 +9,36 @@ from mirl.testing import check_method
 # Methods whose only tasks are expensive run the contract once, where their scores are asserted too.
 CHECKED_WITH_THEIR_SCORES = {"conv-probe": "tests/test_sokoban_drc.py (on sokoban/plan-readout-v1)"}
 
+# A method that answers no smoke task is checked on a real task, twice (determinism: 15-35 s each): the one its
+# family's tests also score it on where they do, so that they share the first pass (``scored``) ...
+FAMILY_TESTS_SCORE_IT_ON = {"probe-weight": "doorkey/haskey-planted-v1", "unit-correlation": "doorkey/haskey-planted-v1"}
 
-# Methods that answer no smoke task are checked on a real task, twice (determinism): 20-50 s each.
-ON_A_REAL_TASK = {"das", "goal-probe", "interchange-scan", "probe-weight", "unit-correlation"}
 
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ON_A_REAL_TASK else name
-                                  for name in get_methods().ids()])
-def test_method_honours_the_contract(name, scored):
-    if name in CHECKED_WITH_THEIR_SCORES:
-        pytest.skip(f"{name}'s contract is checked in {CHECKED_WITH_THEIR_SCORES[name]}")
+def contract_tasks(name: str) -> list[str]:
+    """The registered tasks the contract checks ``name`` on: the smoke tasks it answers, else one real task."""
     method = get_methods().get(name)
     answers = [t.spec.id for t in get_tasks() if method.supports(t.spec.answer_kind, t.spec.family, t.spec.offers)]
     smoke = [task_id for task_id in answers if task_id.startswith("smoke/")]
-    if not answers:
+    if smoke or not answers:
+        return smoke
+    return [FAMILY_TESTS_SCORE_IT_ON.get(name, answers[0])]
+
+
+def contract_param(name: str):
+    """... and on the xdist worker of that family's tests (scored-<family>, see tests/conftest.py); it is slow."""
+    tasks = contract_tasks(name)
+    if not tasks or tasks[0].startswith("smoke/") or name in CHECKED_WITH_THEIR_SCORES:
+        return name
+    return pytest.param(name, marks=[pytest.mark.slow, pytest.mark.xdist_group(f"scored-{tasks[0].split('/')[0]}")])
+
+
+@pytest.mark.parametrize("name", [contract_param(name) for name in get_methods().ids()])
+def test_method_honours_the_contract(name, scored):
+    if name in CHECKED_WITH_THEIR_SCORES:
+        pytest.skip(f"{name}'s contract is checked in {CHECKED_WITH_THEIR_SCORES[name]}")
+    task_ids = contract_tasks(name)
+    if not task_ids:
         pytest.skip(f"{name} answers no registered task yet")
-    results = check_method(method, task_ids=smoke or answers[:1])
+    results = check_method(get_methods().get(name), task_ids=task_ids)
     assert all(r.status == "ok" for r in results)
     scored.remember(results)  # the family tests that assert on these scores reuse them

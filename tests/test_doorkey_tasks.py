@@ -13,6 +13,10 @@ from mirl.tasks.doorkey import tasks as T
 
 PLANTED, SUBSPACE = "doorkey/haskey-planted-v1", "doorkey/subspace-planted-v1"
 
+# one xdist worker runs these and the contract checks of the methods that only doorkey tasks check: they share
+# evaluations (tests/conftest.py: scored)
+pytestmark = pytest.mark.xdist_group("scored-doorkey")
+
 
 @pytest.fixture
 def run(scored):

@@ -30,9 +30,9 @@ def _wall(args: list[str]) -> float:
 
 @pytest.fixture(scope="module")
 def torch_import() -> float:
-    """Baseline: the median wall time of starting Python and importing torch."""
+    """Baseline: the median wall time of starting Python and importing torch (~3 s each: 3 runs)."""
     _wall([sys.executable, "-c", "import torch"])  # warm the file cache
-    return statistics.median(_wall([sys.executable, "-c", "import torch"]) for _ in range(5))
+    return statistics.median(_wall([sys.executable, "-c", "import torch"]) for _ in range(3))
 
 
 @pytest.mark.slow

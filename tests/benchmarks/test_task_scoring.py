@@ -17,13 +17,13 @@ import warnings
 
 import pytest
 
-# one xdist worker runs the CoinRun and maze tests and the scoring-time benchmark: they share evaluations
-pytestmark = pytest.mark.xdist_group("scored-coinrun-maze")
-
 TARGET_SECONDS = 180.0
 LIMIT_SECONDS = 420.0
 COINRUN = ["coinrun/goal-predict-v1", "coinrun/coin-steer-v1", "coinrun/saw-locate-v1", "coinrun/coin-readout-v1"]
 MAZE = ["maze/goal-readout-v1", "maze/retarget-v1", "maze/goal-suppress-v1", "maze/misgen-predict-v1"]
+# each task runs on the xdist worker of its family's tests (scored-coinrun, scored-maze): they share evaluations
+IN_ITS_FAMILY_GROUP = [pytest.param(task_id, marks=pytest.mark.xdist_group(f"scored-{task_id.split('/')[0]}"))
+                       for task_id in COINRUN + MAZE]
 
 
 def _baseline_pass(family: str) -> float:
@@ -52,7 +52,7 @@ def baselines():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task_id", COINRUN + MAZE)
+@pytest.mark.parametrize("task_id", IN_ITS_FAMILY_GROUP)
 def test_default_scoring_time(benchmark, baselines, scored, task_id):
     from mirl.pluginhost import get_tasks
 
