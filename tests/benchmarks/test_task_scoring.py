@@ -7,7 +7,8 @@ what any scorer of such a task must pay at least once. Each task is then scored 
 method's answer through the full runner (view, validation, scoring), and the ratio to the baseline is
 reported; saw-locate plays six passes (no ablation + five ablation sizes), so its ratio is ~6 by design. The
 issues' target is absolute: each task's default scoring under 3 minutes on the 2 CPU cores. A warning says
-when a task misses it; the assertion is looser, for a shared, loaded machine.
+when a task misses it. The assertion is on the ratio, which load slows on both sides alike (with one core kept
+busy saw-locate took 373 s, near an absolute limit of 420 s that its idle 185 s left far away).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import warnings
 import pytest
 
 TARGET_SECONDS = 180.0
-LIMIT_SECONDS = 420.0
+# Measured idle (2026-12-07): CoinRun baseline 35 s, saw-locate 5.5×, coin-steer ~3×, goal-predict ~1.7×; maze
+# baseline 3 s, misgen-predict ~14× (15 agents), retarget ~5×. Room for the baseline and the scoring to meet
+# different load.
+LIMIT_RATIO = {"coinrun": 15.0, "maze": 40.0}
 COINRUN = ["coinrun/goal-predict-v1", "coinrun/coin-steer-v1", "coinrun/saw-locate-v1", "coinrun/coin-readout-v1"]
 MAZE = ["maze/goal-readout-v1", "maze/retarget-v1", "maze/goal-suppress-v1", "maze/misgen-predict-v1"]
 # each task runs on the xdist worker of its family's tests (scored-coinrun, scored-maze): they share evaluations
@@ -70,4 +74,5 @@ def test_default_scoring_time(benchmark, baselines, scored, task_id):
                                 ratio=round(seconds / baseline_seconds, 2), normalized=result.normalized_score)
     if seconds > TARGET_SECONDS:
         warnings.warn(f"{task_id} scored in {seconds:.0f} s, over the {TARGET_SECONDS:.0f} s target", stacklevel=1)
-    assert seconds < LIMIT_SECONDS, f"{task_id}: {seconds:.0f} s (baseline pass {baseline_seconds:.0f} s)"
+    assert seconds < LIMIT_RATIO[family] * baseline_seconds, (
+        f"{task_id}: {seconds:.0f} s, {seconds / baseline_seconds:.1f}× the baseline pass ({baseline_seconds:.0f} s)")
