@@ -60,6 +60,7 @@ def test_both_outcomes_are_common_enough_to_predict(predict_episodes):
     assert set(np.unique(labels["outcome"])) <= {"coin", "end", "saw", "enemy", "lava", "timeout"}
 
 
+@pytest.mark.slow
 def test_goal_predict_known_answers(predict_episodes):
     t, summaries, labels = predict_episodes
     y = labels["collected"]

@@ -151,6 +151,7 @@ def test_the_batched_env_steps_exactly_like_plain_minigrid_envs():
                 tuple(int(v) for v in theirs.agent_pos), theirs.agent_dir, theirs.carrying is not None)
 
 
+@pytest.mark.slow
 def test_splits_draw_disjoint_reset_seeds_and_the_card_measure_is_deterministic():
     import torch
 

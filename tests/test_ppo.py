@@ -79,6 +79,7 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(tmp_path, kind):
     assert not same(straight, other)
 
 
+@pytest.mark.slow
 def test_training_improves_the_smoke_agent(tmp_path):
     config = dataclasses.replace(smoke.CONFIG, total_steps=64 * 32 * 40)
 

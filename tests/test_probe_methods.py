@@ -46,6 +46,7 @@ def test_logistic_fit_with_one_head_per_column_leaves_out_minus_one_and_matches_
         fit_logistic(x, np.full(600, -1), 3)
 
 
+@pytest.mark.slow
 def test_linear_probe_honours_the_contract_and_reads_the_smoke_goal():
     results = check_method(get_methods().get("linear-probe"), task_ids=["smoke/goal-readout-v1", "smoke/next-action-v1"])
     for result in results:
@@ -125,6 +126,7 @@ def test_nmf_probe_folds_into_a_decoder_on_the_raw_activations(shape):
     np.testing.assert_allclose(x @ weights + bias, features @ w + b, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_nmf_probe_reads_the_smoke_goal_and_predicts_the_next_action():
     """Measured: 1.00 and 0.997 normalised (linear-probe: 1.00, 0.998); maze/goal-readout 0.586 (0.574)."""
     results = check_method(get_methods().get("nmf-probe"), task_ids=["smoke/goal-readout-v1", "smoke/next-action-v1"])

@@ -85,6 +85,7 @@ def test_a_conv_probe_on_the_recurrent_state_beats_the_observation_floor():
     assert probe.metrics["box_macro_f1"] > probe.metrics["observation_probe_macro_f1"] + 0.05, probe.metrics
 
 
+@pytest.mark.slow
 def test_plan_steer_v2_levels_are_the_agents_own_shortcuts():
     task = get_tasks().get(STEER2)
     agent = task.load_agent()
