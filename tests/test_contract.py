@@ -11,7 +11,8 @@ CHECKED_WITH_THEIR_SCORES = {"conv-probe": "tests/test_sokoban_drc.py (on sokoba
 
 # A method that answers no smoke task is checked on a real task, twice (determinism: 15-35 s each): the one its
 # family's tests also score it on where they do, so that they share the first pass (``scored``) ...
-FAMILY_TESTS_SCORE_IT_ON = {"probe-weight": "doorkey/haskey-planted-v1", "unit-correlation": "doorkey/haskey-planted-v1"}
+FAMILY_TESTS_SCORE_IT_ON = {"probe-weight": "doorkey/haskey-planted-v1",
+                            "unit-correlation": "doorkey/haskey-planted-v1"}
 
 
 def contract_tasks(name: str) -> list[str]:

@@ -571,8 +571,9 @@ class MisgenPredict(MazeTask):
         return ScoreReport(
             metrics={"spearman": rho, "goal_first_mean": float(measured.mean()),
                      "goal_first_spread": float(measured.max() - measured.min())},
-            score=rho, ci=bootstrap_ci(spearman, predicted, measured, rng=rng, rowwise=spearman_rows), n=len(measured), floor=0.0,
-            ceiling=1.0, details={"measured": dict(zip([r.id for r in self.spec.agents], measured.tolist()))},
+            score=rho, ci=bootstrap_ci(spearman, predicted, measured, rng=rng, rowwise=spearman_rows),
+            n=len(measured), floor=0.0, ceiling=1.0,
+            details={"measured": dict(zip([r.id for r in self.spec.agents], measured.tolist()))},
         )
 
 

@@ -2,9 +2,10 @@
 
 ``run_episodes(..., record_labels=False)`` never calls ``env.labels()``, which on CoinRun reads every env's
 serialized state at every step (~0.08 ms each, 64 envs): as much time as the agent's forward pass. Both plays
-run the shipped agent over the same 64 held-out stock levels (one batch of 64 envs) with the same seed, interleaved round by round; the
-outcomes (and the saws per level, which now come in the step info) must be identical, and the outcome-only play
-faster. Measured when added: 1.7× (one saw-locate play of 1,000 levels: 21.8 s → 12.5 s on one thread).
+run the shipped agent over the same 64 held-out stock levels (one batch of 64 envs) with the same seed,
+interleaved round by round; the outcomes (and the saws per level, which now come in the step info) must be
+identical, and the outcome-only play faster. Measured when added: 1.7× (one saw-locate play of 1,000 levels:
+21.8 s → 12.5 s on one thread).
 """
 
 from __future__ import annotations
