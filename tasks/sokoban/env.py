@@ -318,35 +318,37 @@ def solve(levels: Levels, i: int = 0, max_states: int = 2_000_000) -> list[int] 
     None if it has none. Squares from which a box can never reach a target (dead corners) are pruned.
     Meant for small boards (6×6 with 2 boxes: ~10⁴ states); raises ``SolverLimit`` past ``max_states``."""
     w = levels.width
-    walls = levels.walls[i]
+    # Python lists and flat tuples (agent, *boxes), not arrays and sets: the same search in the same order (so
+    # the same solution), ~1.6× faster; plan-steer-v1's level search solves thousands of candidates.
+    walls = levels.walls[i].tolist()
+    no_box = (levels.walls[i] | _dead_squares(levels.walls[i], levels.targets[i], w)).tolist()
     targets = frozenset(np.flatnonzero(levels.targets[i]).tolist())
-    dead = _dead_squares(walls, levels.targets[i], w)
-    start = (int(levels.agent[i]), tuple(sorted(np.flatnonzero(levels.boxes[i]).tolist())))
-    if set(start[1]) <= targets:
+    start = (int(levels.agent[i]), *sorted(np.flatnonzero(levels.boxes[i]).tolist()))
+    if targets.issuperset(start[1:]):
         return []
-    step = offsets(w).tolist()
+    steps = list(enumerate(offsets(w).tolist()))
     parent: dict[tuple, tuple | None] = {start: None}
     queue = deque([start])
     while queue:
         state = queue.popleft()
-        agent, boxes = state
-        box_set = set(boxes)
-        for action, d in enumerate(step):
+        agent, boxes = state[0], state[1:]
+        for action, d in steps:
             ahead = agent + d
             if walls[ahead]:
                 continue
-            if ahead in box_set:
+            if ahead in boxes:
                 beyond = ahead + d
-                if walls[beyond] or beyond in box_set or dead[beyond]:
+                if no_box[beyond] or beyond in boxes:
                     continue
-                new_boxes = tuple(sorted(beyond if b == ahead else b for b in boxes))
+                pushed = sorted([beyond if b == ahead else b for b in boxes])
+                nxt = (ahead, *pushed)
             else:
-                new_boxes = boxes
-            nxt = (ahead, new_boxes)
+                pushed = None
+                nxt = (ahead, *boxes)
             if nxt in parent:
                 continue
             parent[nxt] = (state, action)
-            if set(new_boxes) <= targets:
+            if pushed is not None and targets.issuperset(pushed):  # only a push can finish a level
                 actions = []
                 node = nxt
                 while parent[node] is not None:
