@@ -384,7 +384,7 @@ class SawLocate(CoinRunTask):
 
     def __init__(self) -> None:
         super().__init__()
-        self._answer_free: dict[tuple[str, int], tuple] = {}
+        self._answer_free: dict[tuple[str, int, int], tuple] = {}
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States from stock training levels with labels incl. ``saws`` (saws in the level)."""
@@ -440,7 +440,7 @@ class SawLocate(CoinRunTask):
         agent = self.load_agent()
         # The channel means and the unedited agent's rates depend only on the pinned agent and the seed, not on
         # the answer: kept per process, so a bench scoring many methods plays them once (1 of 6 plays per run).
-        key = (self.spec.agent.sha256, test_seed(seed))
+        key = (self.spec.agent.sha256, test_seed(seed), self.spec.test_size)  # a resized copy shares the dict
         if key not in self._answer_free:
             self._answer_free[key] = (self.channel_means(agent), self.failure_rates(agent, test_seed(seed)))
         means, unedited = self._answer_free[key]

@@ -345,6 +345,10 @@ def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Level
     return sokoban.Levels.concat(chosen)[:n]
 
 
+# (task id, agent sha256, test seed, test size) → what a scorer computes without the answer (see the scorers)
+_ANSWER_FREE: dict[tuple[str, str, int, int], tuple] = {}
+
+
 class PlanSteer(SokobanTask):
     """Make the agent take the long route to its first push (Bush et al.'s agent-shortcut levels)."""
 
@@ -415,8 +419,13 @@ class PlanSteer(SokobanTask):
 
         agent = self.load_agent()
         s = test_seed(seed)
-        levels = self.test_levels(s)
-        unedited, _ = self.outcomes(agent, levels, s)
+        # The test levels (v1: thousands of solves to find them) and the unedited play depend only on the pinned
+        # agent, the seed and the size, not on the answer: kept per process for a bench that scores many methods.
+        key = (self.spec.id, self.spec.agent.sha256, s, self.spec.test_size)
+        if key not in _ANSWER_FREE:
+            levels = self.test_levels(s)
+            _ANSWER_FREE[key] = levels, self.outcomes(agent, levels, s)[0]
+        levels, unedited = _ANSWER_FREE[key]
         edited, sizes = self.outcomes(agent, levels, s, answer.edits)
         controls = [self.outcomes(agent, levels, s, e)[0]["long_route"]
                     for e in random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)]
@@ -564,15 +573,22 @@ class PlanLocate(SokobanTask):
 
         return unit_ordering(scores, {h: DRC_CHANNELS for h in H_HOOKS}, seed)
 
-    def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None) -> dict[str, Any]:
+    def unedited(self, agent, seed: int) -> tuple[sokoban.Levels, float]:
+        """The test levels for ``seed`` and the unedited agent's solve rate on them."""
+        from .agent import play
+
+        levels = levels_for(seed, self.spec.test_size, "test")
+        return levels, float(play(agent, levels, seed=seed % 2**31)["solved"].mean())
+
+    def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None, unedited=None) -> dict[str, Any]:
+        """``means`` and ``unedited`` (levels and solve rate) are computed unless given."""
         from mirl.interventions import EditHooks
         from mirl.schemas import Edit
 
         from .agent import play
 
         means = self.unit_means(agent) if means is None else means
-        levels = levels_for(seed, self.spec.test_size, "test")
-        base = float(play(agent, levels, seed=seed % 2**31)["solved"].mean())
+        levels, base = self.unedited(agent, seed) if unedited is None else unedited
         rates = {}
         for k in ABLATE_PERCENTS:
             top = order[: math.ceil(k / 100 * len(order))]
@@ -583,7 +599,14 @@ class PlanLocate(SokobanTask):
 
     def score(self, answer, seed: int) -> ScoreReport:
         agent = self.load_agent()
-        return self.score_curve(self.curve(agent, self.ordering(answer.scores, seed), test_seed(seed)))
+        s = test_seed(seed)
+        # the unit means, the levels and the unedited solve rate do not depend on the answer: kept per process,
+        # so a bench scoring many methods pays them once
+        key = (self.spec.id, self.spec.agent.sha256, s, self.spec.test_size)
+        if key not in _ANSWER_FREE:
+            _ANSWER_FREE[key] = self.unit_means(agent), self.unedited(agent, s)
+        means, unedited = _ANSWER_FREE[key]
+        return self.score_curve(self.curve(agent, self.ordering(answer.scores, seed), s, means, unedited))
 
     def score_curve(self, curve: dict[str, Any]) -> ScoreReport:
         base, rates = curve["base"], curve["rates"]
