@@ -114,7 +114,9 @@ def test_random_edits_score_about_zero_on_retarget_and_suppress(scored):
 
 @pytest.mark.slow
 def test_linear_probe_reads_the_goal_square_well_above_chance(scored):
-    result = scored("maze/goal-readout-v1", "linear-probe")
+    # fitted on 2,000 of the 5,000 train states and scored on 1,000 test states: 14 s instead of 26 s, and as far
+    # above the bound (measured normalised 0.69; 0.65 at full size)
+    result = scored("maze/goal-readout-v1", "linear-probe", train_size=2000, test_size=1000)
     assert result.status == "ok", result.error
     assert result.normalized_score > 0.4, result.metrics
     random = scored("maze/goal-readout-v1", "random")
