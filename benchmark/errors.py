@@ -34,3 +34,16 @@ class StoreError(MirlError):
 
 class StoreBusyError(StoreError):
     """The store is healthy but another process held its lock too long (not a reason to move it aside)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """A method's failure as the one line a failed Result stores: a mirl error's own message; any other
+    exception named with its type and where it was raised (file:line)."""
+    import traceback
+
+    if isinstance(exc, MirlError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    return f"method raised {type(exc).__name__}{where}: {message}".rstrip(": ")

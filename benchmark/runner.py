@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError
+from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError, one_line
 from mirl.method import Method, instantiate
 from mirl.provenance import provenance
 from mirl.schemas import Compute, Result, utc_now
@@ -55,16 +54,6 @@ def _solve_with_watchdog(method: Method, view: Any, limit: float) -> _Outcome:
             f"(wall budget {limit:g} s)"
         )
     return outcome
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, MirlError):
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    # A plugin's own exception: name its type and where it was raised.
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
-    message = str(exc).splitlines()[0] if str(exc) else ""
-    return f"method raised {type(exc).__name__}{where}: {message}".rstrip(": ")
 
 
 def evaluate(
@@ -117,7 +106,7 @@ def evaluate(
         env_steps=meter.env_steps, forward_passes=meter.forward_passes, wall_seconds=round(meter.wall_seconds, 4)
     )
     if outcome.error is not None:
-        return failed(_one_line(outcome.error), compute)
+        return failed(one_line(outcome.error), compute)
     if compute.wall_seconds > spec.budget.wall_seconds:
         return failed(
             f"budget exceeded: {compute.wall_seconds:.1f} s wall time > {spec.budget.wall_seconds:g} s allowed",

@@ -82,11 +82,11 @@ def encode_answer(answer: Any) -> bytes:
             return {name: walk(getattr(value, name), f"{where}.{name}") for name in type(value).model_fields}
         if isinstance(value, dict):
             if not all(isinstance(k, str) for k in value):
-                raise InvalidAnswerError(f"the answer's {where} has keys that are not strings")
+                raise InvalidAnswerError(f"{where} has keys that are not strings")
             return {k: walk(v, f"{where}[{k!r}]") for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        raise InvalidAnswerError(f"the answer's {where} is a {type(value).__module__}.{type(value).__qualname__}, "
+        raise InvalidAnswerError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}, "
                                  "which cannot leave the method's process; return a mirl answer (mirl.schemas)")
 
     tree = walk(answer, "answer")

@@ -1,0 +1,141 @@
+"""mirl.sealed: a function run in a worker forked from a warm template comes back as an answer or as a one-line
+reason, whatever it does (raise, exit, crash, hang, eat memory, print, start a child), and leaves no process.
+
+Every fault here is bounded on its own: the memory bomb allocates at most 2.5 GB in all against a 1 GB cap,
+the hangs sleep at most 60 s against a 1 s budget, so that a missing guard fails the test, not the machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mirl.sealed import Template
+
+
+# -- what the worker runs (module level: the template imports this module to unpickle them) ------------------
+
+
+def honest(n):
+    print("a print goes to stderr, not into the answer")
+    return {"kind": "unit_scores", "scores": {"h": np.arange(n, dtype=np.float64)}}
+
+
+def raises():
+    raise ValueError("no answer today")
+
+
+def exits():
+    os._exit(3)
+
+
+def crashes():
+    import ctypes
+
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+def hangs():
+    time.sleep(60)
+
+
+def eats_memory():
+    blocks = []
+    for _ in range(20):  # 20 × 128 MB at most, against a 1 GB cap
+        blocks.append(np.ones(2**24))
+    return {"blocks": len(blocks)}
+
+
+def starts_a_child_and_hangs(pid_file):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    Path(pid_file).write_text(str(child.pid))
+    time.sleep(60)
+
+
+def returns_a_function():
+    return {"scores": honest}
+
+
+def reads_the_environment():
+    return {"keys": sorted(os.environ)}
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template():
+    with Template() as t:
+        yield t
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
+
+
+def test_an_honest_function_answers_through_the_frame(template):
+    outcome = template.call(honest, 5, wall_seconds=30)
+    assert outcome.ok, outcome.error
+    assert outcome.answer["kind"] == "unit_scores"
+    np.testing.assert_array_equal(outcome.answer["scores"]["h"], np.arange(5.0))
+
+
+@pytest.mark.parametrize("fn, reason", [
+    (raises, r"method raised ValueError at test_sealed.py:\d+: no answer today"),
+    (exits, "exited with code 3 before answering"),
+    (crashes, "killed by SIGSEGV"),
+    (returns_a_function, "cannot leave the method's process"),
+])
+def test_faults_become_one_line_reasons(template, fn, reason):
+    outcome = template.call(fn, wall_seconds=30)
+    assert not outcome.ok and outcome.answer is None
+    assert "\n" not in outcome.error
+    import re
+
+    assert re.search(reason, outcome.error), outcome.error
+    assert template.call(honest, 2, wall_seconds=30).ok  # and the template goes on
+
+
+def test_a_hang_ends_at_the_budget_plus_grace(template):
+    outcome = template.call(hangs, wall_seconds=1.0)
+    assert outcome.error == "budget exceeded: still running after 2 s"
+    assert outcome.seconds < 5
+
+
+def test_memory_over_the_cap_is_a_failed_run(template):
+    outcome = template.call(eats_memory, wall_seconds=60, memory_bytes=2**30)
+    assert not outcome.ok and "memory" in outcome.error, outcome.error
+
+
+def test_a_child_the_method_started_dies_with_its_worker(template, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    outcome = template.call(starts_a_child_and_hangs, str(pid_file), wall_seconds=1.0)
+    assert outcome.error.startswith("budget exceeded")
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)
+
+
+def test_the_worker_sees_only_allowed_variables(monkeypatch):
+    monkeypatch.setenv("MIRL_TEST_SALT", "a secret")
+    with Template() as template:
+        outcome = template.call(reads_the_environment, wall_seconds=30)
+    assert outcome.ok, outcome.error
+    assert "MIRL_TEST_SALT" not in outcome.answer["keys"] and "WANDB_MODE" not in outcome.answer["keys"]
+
+
+def test_an_answer_over_the_cap_is_refused(template):
+    outcome = template.call(honest, 2**20, wall_seconds=30, max_answer_bytes=2**20)  # 8 MB of float64
+    assert not outcome.ok and "over the 1,048,576-byte cap" in outcome.error
+    assert template.call(honest, 2, wall_seconds=30).ok
