@@ -181,9 +181,10 @@ def _worker(request: bytes, answer_fd: int) -> None:
         os.setsid()
         os.dup2(2, 1)  # print() goes to stderr, never into the answer channel
         fn, args, memory_bytes = pickle.loads(request)
-        if memory_bytes is not None:
-            import resource
+        import resource
 
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file (nor what was in memory)
+        if memory_bytes is not None:
             resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
         try:
             frame = wire.encode_answer(fn(*args))
