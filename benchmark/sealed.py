@@ -64,9 +64,9 @@ class Template:
              f"_template_main({theirs.fileno()}, sys.argv[1:])", *preload],
             pass_fds=[theirs.fileno()], env=env, start_new_session=True, stdin=subprocess.DEVNULL)
         theirs.close()
-        ready = self._sock.recv(1)
-        if ready != b"R":
-            raise RuntimeError("the sealed template process did not start; run with --in-process to debug")
+        if self._sock.recv(1) != b"R":
+            raise RuntimeError(f"the sealed template process did not start (exit code {self._process.wait()}); "
+                               "its error is on stderr above")
 
     def __enter__(self) -> Template:
         return self
@@ -75,8 +75,8 @@ class Template:
         self.close()
 
     def close(self) -> None:
+        self._sock.close()  # the template exits at end of file
         if self._process.poll() is None:
-            self._sock.close()  # the template exits at end of file
             try:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -89,30 +89,33 @@ class Template:
         request = pickle.dumps((fn, args, memory_bytes))
         self._sock.sendall(MESSAGE.pack(len(request)) + request)
         _, fds, _, _ = socket.recv_fds(self._sock, 1, 1)  # one byte: what follows is the pid
-        pid_bytes = _recv_exactly(self._sock, 8)
-        (pid,) = struct.unpack(">q", pid_bytes)
+        if len(fds) != 1:
+            raise RuntimeError(f"the sealed template process ended (exit code {self._process.poll()})")
         (answer_fd,) = fds
+        (pid,) = struct.unpack(">q", _recv_exactly(self._sock, 8))
         outcome = Outcome()
         try:
-            try:
-                body = wire.read_frame(answer_fd, started + wall_seconds + GRACE_SECONDS, max_answer_bytes)
-                answer = wire.decode_answer(body)
-                if isinstance(answer, dict) and set(answer) == {ERROR_KEY}:
-                    outcome.error = str(answer[ERROR_KEY])
-                else:
-                    outcome.answer = answer
-            except wire.FrameError as exc:
-                outcome.error = str(exc)
+            answer = wire.decode_answer(
+                wire.read_frame(answer_fd, started + wall_seconds + GRACE_SECONDS, max_answer_bytes))
+            if isinstance(answer, dict) and set(answer) == {ERROR_KEY}:
+                outcome.error = str(answer[ERROR_KEY])
+            else:
+                outcome.answer = answer
+        except wire.FrameLate:
+            outcome.error = f"budget exceeded: still running after {wall_seconds + GRACE_SECONDS:g} s"
+        except wire.FrameCut:
+            outcome.error = ""  # worded from the exit status below
+        except wire.FrameError as exc:
+            outcome.error = str(exc)
         finally:
             os.close(answer_fd)
             _kill_group(pid)
         status_pid, status = STATUS.unpack(_recv_exactly(self._sock, STATUS.size))
-        assert status_pid == pid
-        outcome.seconds = time.monotonic() - started
-        if outcome.error is not None and "did not arrive in time" in outcome.error:
-            outcome.error = f"budget exceeded: still running after {wall_seconds + GRACE_SECONDS:g} s"
-        elif outcome.error is not None and "closed the answer channel" in outcome.error:
+        if status_pid != pid:
+            raise RuntimeError(f"the sealed template reported worker {status_pid}, not {pid}")
+        if outcome.error == "":
             outcome.error = _ended(status)
+        outcome.seconds = time.monotonic() - started
         return outcome
 
 

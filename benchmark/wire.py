@@ -41,6 +41,14 @@ class FrameError(MirlError):
     """The worker's frame is malformed, too large or late (a method's fault: a failed result)."""
 
 
+class FrameLate(FrameError):
+    """The frame did not arrive by the deadline."""
+
+
+class FrameCut(FrameError):
+    """The writer closed the channel before the frame was whole (it exited or was killed)."""
+
+
 # -- the worker's side --------------------------------------------------------------------------------
 
 
@@ -121,10 +129,10 @@ def _read_exactly(fd: int, n: int, deadline: float) -> bytes:
     while have < n:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise FrameError(f"the answer did not arrive in time ({have:,} of {n:,} bytes read)")
+            raise FrameLate(f"the answer did not arrive in time ({have:,} of {n:,} bytes read)")
         chunk = os.read(fd, min(n - have, 1 << 20))
         if not chunk:
-            raise FrameError(f"the method's process closed the answer channel after {have:,} of {n:,} bytes")
+            raise FrameCut(f"the method's process closed the answer channel after {have:,} of {n:,} bytes")
         chunks.append(chunk)
         have += len(chunk)
     return b"".join(chunks)
