@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -183,6 +183,10 @@ class TaskView:
         return self._task.oracle_answer(self)
 
 
+# (task id, agents' sha256s, seed, test size) → what a scorer computed without the answer (Task.answer_free)
+_ANSWER_FREE: dict[tuple, Any] = {}
+
+
 class Task:
     """Base class of tasks. A family subclasses it, sets ``spec`` and implements the hooks below."""
 
@@ -220,6 +224,16 @@ class Task:
         raise MirlError(f"{self.spec.id} has no oracle: only tasks with planted ground truth provide one")
 
     # -- provided ------------------------------------------------------------------------------------
+    def answer_free(self, seed: int, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per process for this task's pinned agent(s), ``seed`` and test size: for what a
+        scorer needs that does not depend on the answer (test levels, the unedited agent's play, unit means), so
+        that a bench scoring many methods pays it once. The value is shared between calls: never mutate it."""
+        agents = tuple(ref.sha256 for ref in self.spec.agents) or (self.spec.agent.sha256,)
+        key = (self.spec.id, agents, seed, self.spec.test_size)
+        if key not in _ANSWER_FREE:
+            _ANSWER_FREE[key] = compute()
+        return _ANSWER_FREE[key]
+
     def view(self, seed: int) -> TaskView:
         return TaskView(self, seed)
 

@@ -382,10 +382,6 @@ class SawLocate(CoinRunTask):
         test_size=1000,
     )
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._answer_free: dict[tuple[str, int, int], tuple] = {}
-
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States from stock training levels with labels incl. ``saws`` (saws in the level)."""
         from mirl.envs import BudgetedEnv
@@ -438,12 +434,9 @@ class SawLocate(CoinRunTask):
 
     def score(self, answer, seed: int) -> ScoreReport:
         agent = self.load_agent()
-        # The channel means and the unedited agent's rates depend only on the pinned agent and the seed, not on
-        # the answer: kept per process, so a bench scoring many methods plays them once (1 of 6 plays per run).
-        key = (self.spec.agent.sha256, test_seed(seed), self.spec.test_size)  # a resized copy shares the dict
-        if key not in self._answer_free:
-            self._answer_free[key] = (self.channel_means(agent), self.failure_rates(agent, test_seed(seed)))
-        means, unedited = self._answer_free[key]
+        # the channel means and the unedited agent's rates do not depend on the answer (1 of 6 plays per run)
+        means, unedited = self.answer_free(
+            test_seed(seed), lambda: (self.channel_means(agent), self.failure_rates(agent, test_seed(seed))))
         curve = self.curve(agent, self.ordering(answer.scores, seed), test_seed(seed), means, unedited)
         return self.score_curve(curve)
 

@@ -481,7 +481,6 @@ def probe_controls(agent, random_agent, seed: int = 0, train_states: int = 3000,
 # 4. misgen-predict: instances are the agents of the zoo
 
 ZOO_EPISODES = 500  # off-path test episodes per agent when scoring
-_MEASURED: dict[tuple, np.ndarray] = {}  # (agents' sha256s, test seed) → measured goal-first fractions
 
 
 def zoo_ref(agent_id: str, sha256: str) -> AgentRef:
@@ -546,18 +545,16 @@ class MisgenPredict(MazeTask):
         that seed (a `mirl bench` run scores several)."""
         from .env import MazeVecEnv, corner_square
 
-        key = (tuple(ref.sha256 for ref in self.spec.agents), seed)
-        if key in _MEASURED:
-            return _MEASURED[key].copy()
-        env = MazeVecEnv(ZOO_EPISODES, size=SIZE, goal_region=None, seed=seed % 2**63, split="test")
-        env.reset(seed=seed % 2**63)
-        goals = off_path_goals(env, seed, corner_square(SIZE))
-        fractions = [
-            race_to_goal_or_corner(self.load_agent(ref), env.walls, goals, env.max_steps, derive_seed(seed, ref.id))[0]
-            .mean() for ref in self.spec.agents
-        ]
-        _MEASURED[key] = np.array(fractions)
-        return _MEASURED[key].copy()
+        def measure() -> np.ndarray:
+            env = MazeVecEnv(ZOO_EPISODES, size=SIZE, goal_region=None, seed=seed % 2**63, split="test")
+            env.reset(seed=seed % 2**63)
+            goals = off_path_goals(env, seed, corner_square(SIZE))
+            return np.array([
+                race_to_goal_or_corner(self.load_agent(ref), env.walls, goals, env.max_steps,
+                                       derive_seed(seed, ref.id))[0].mean() for ref in self.spec.agents
+            ])
+
+        return self.answer_free(seed, measure).copy()
 
     def score(self, answer, seed: int) -> ScoreReport:
         predicted = np.array([answer.values[ref.id] for ref in self.spec.agents])

@@ -345,10 +345,6 @@ def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Level
     return sokoban.Levels.concat(chosen)[:n]
 
 
-# (task id, agent sha256, test seed, test size) → what a scorer computes without the answer (see the scorers)
-_ANSWER_FREE: dict[tuple[str, str, int, int], tuple] = {}
-
-
 class PlanSteer(SokobanTask):
     """Make the agent take the long route to its first push (Bush et al.'s agent-shortcut levels)."""
 
@@ -403,6 +399,11 @@ class PlanSteer(SokobanTask):
     def test_levels(self, seed: int) -> sokoban.Levels:
         return shortcut_levels(seed, self.spec.test_size)
 
+    def unedited(self, agent, seed: int) -> tuple[sokoban.Levels, dict[str, np.ndarray]]:
+        """The test levels for ``seed`` and the unedited agent's outcomes on them."""
+        levels = self.test_levels(seed)
+        return levels, self.outcomes(agent, levels, seed)[0]
+
     def outcomes(self, agent, levels: sokoban.Levels, seed: int, edits=()) -> tuple[dict[str, np.ndarray], list[float]]:
         from mirl.interventions import EditHooks
 
@@ -419,13 +420,8 @@ class PlanSteer(SokobanTask):
 
         agent = self.load_agent()
         s = test_seed(seed)
-        # The test levels (v1: thousands of solves to find them) and the unedited play depend only on the pinned
-        # agent, the seed and the size, not on the answer: kept per process for a bench that scores many methods.
-        key = (self.spec.id, self.spec.agent.sha256, s, self.spec.test_size)
-        if key not in _ANSWER_FREE:
-            levels = self.test_levels(s)
-            _ANSWER_FREE[key] = levels, self.outcomes(agent, levels, s)[0]
-        levels, unedited = _ANSWER_FREE[key]
+        # the test levels (v1: thousands of solves to find them) and the unedited play do not depend on the answer
+        levels, unedited = self.answer_free(s, lambda: self.unedited(agent, s))
         edited, sizes = self.outcomes(agent, levels, s, answer.edits)
         controls = [self.outcomes(agent, levels, s, e)[0]["long_route"]
                     for e in random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)]
@@ -600,12 +596,8 @@ class PlanLocate(SokobanTask):
     def score(self, answer, seed: int) -> ScoreReport:
         agent = self.load_agent()
         s = test_seed(seed)
-        # the unit means, the levels and the unedited solve rate do not depend on the answer: kept per process,
-        # so a bench scoring many methods pays them once
-        key = (self.spec.id, self.spec.agent.sha256, s, self.spec.test_size)
-        if key not in _ANSWER_FREE:
-            _ANSWER_FREE[key] = self.unit_means(agent), self.unedited(agent, s)
-        means, unedited = _ANSWER_FREE[key]
+        # the unit means, the levels and the unedited solve rate do not depend on the answer
+        means, unedited = self.answer_free(s, lambda: (self.unit_means(agent), self.unedited(agent, s)))
         return self.score_curve(self.curve(agent, self.ordering(answer.scores, seed), s, means, unedited))
 
     def score_curve(self, curve: dict[str, Any]) -> ScoreReport:
