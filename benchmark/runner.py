@@ -56,18 +56,59 @@ def _solve_with_watchdog(method: Method, view: Any, limit: float) -> _Outcome:
     return outcome
 
 
+@dataclass
+class Solution:
+    """What one method answered on one (task, seed): its validated answer, or why there is none, and the
+    compute it used. ``evaluate`` scores it; ``check_method`` solves twice and compares the answers."""
+
+    answer: Any
+    error: str | None
+    compute: Compute
+
+
+def solve(task: Task, method_cls: type[Method] | Method, seed: int = 0) -> Solution:
+    """Run the method's ``solve`` on the task's view for ``seed`` (budgeted) and validate its answer."""
+    seed = check_seed(seed)  # the caller's mistake, not the method's: raised, not stored
+    spec = task.spec
+    method = instantiate(method_cls)
+    info = method.info
+    if not method.supports(spec.answer_kind, spec.family, spec.offers):
+        return Solution(None, f"method {info.name!r} does not produce {spec.answer_kind} answers for family "
+                        f"{spec.family!r}" + (f" with {sorted(info.requires)}" if info.requires else ""), Compute())
+    try:
+        view = task.view(seed)  # verifies the agent's sha256 and seeds everything
+    except MirlError as exc:
+        return Solution(None, str(exc), Compute())
+    meter = view.meter
+    meter.started = time.perf_counter()  # the budget covers solve() only, not loading the agent
+    outcome = _solve_with_watchdog(method, view, spec.budget.wall_seconds)
+    compute = Compute(
+        env_steps=meter.env_steps, forward_passes=meter.forward_passes, wall_seconds=round(meter.wall_seconds, 4)
+    )
+    if outcome.error is not None:
+        return Solution(None, one_line(outcome.error), compute)
+    if compute.wall_seconds > spec.budget.wall_seconds:
+        return Solution(None, f"budget exceeded: {compute.wall_seconds:.1f} s wall time > "
+                        f"{spec.budget.wall_seconds:g} s allowed", compute)
+    try:
+        return Solution(task.validate_answer(outcome.answer), None, compute)
+    except InvalidAnswerError as exc:
+        return Solution(None, str(exc), compute)
+
+
 def evaluate(
     task: Task,
     method_cls: type[Method] | Method,
     seed: int = 0,
     method_plugin: str | None = None,
     task_plugin: str | None = None,
+    solution: Solution | None = None,
 ) -> Result:
-    """Run one (task, method, seed) and return its Result (status ok or failed)."""
-    seed = check_seed(seed)  # the caller's mistake, not the method's: raised, not stored
+    """Run one (task, method, seed) and return its Result (status ok or failed); ``solution``, the method's
+    ``solve`` for the same (task, seed) where the caller has it already."""
+    seed = check_seed(seed)
     spec = task.spec
-    method = instantiate(method_cls)
-    info = method.info
+    info = instantiate(method_cls).info
     primary = spec.metric(spec.primary_metric)
     base = dict(
         result_id=uuid.uuid4().hex,
@@ -89,33 +130,10 @@ def evaluate(
             provenance=provenance(method_plugin, task_plugin), created_at=utc_now(),
         )
 
-    if not method.supports(spec.answer_kind, spec.family, spec.offers):
-        return failed(
-            f"method {info.name!r} does not produce {spec.answer_kind} answers for family {spec.family!r}"
-            + (f" with {sorted(info.requires)}" if info.requires else ""),
-            Compute(),
-        )
-    try:
-        view = task.view(seed)  # verifies the agent's sha256 and seeds everything
-    except MirlError as exc:
-        return failed(str(exc), Compute())
-    meter = view.meter
-    meter.started = time.perf_counter()  # the budget covers solve() only, not loading the agent
-    outcome = _solve_with_watchdog(method, view, spec.budget.wall_seconds)
-    compute = Compute(
-        env_steps=meter.env_steps, forward_passes=meter.forward_passes, wall_seconds=round(meter.wall_seconds, 4)
-    )
-    if outcome.error is not None:
-        return failed(one_line(outcome.error), compute)
-    if compute.wall_seconds > spec.budget.wall_seconds:
-        return failed(
-            f"budget exceeded: {compute.wall_seconds:.1f} s wall time > {spec.budget.wall_seconds:g} s allowed",
-            compute,
-        )
-    try:
-        answer = task.validate_answer(outcome.answer)
-    except InvalidAnswerError as exc:
-        return failed(str(exc), compute)
+    solution = solve(task, method_cls, seed) if solution is None else solution
+    compute, answer = solution.compute.model_copy(), solution.answer
+    if solution.error is not None:
+        return failed(solution.error, compute)
 
     started = time.perf_counter()
     seed_everything(seed)  # the scorer's draws do not depend on what the method consumed

@@ -69,10 +69,11 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
     ones).
 
     Checks: ``info`` is a valid MethodInfo; every answer validates and scores (status ok); the same seed
-    gives identical metrics (determinism); a stochastic method's answers change with the seed or it says
-    it is deterministic. Returns the results of the first pass.
+    gives an identical answer, byte for byte as it would leave a sealed worker (``mirl.wire``), and so
+    identical scores, as scoring is seeded (determinism). Returns the scored results of the first run.
     """
-    from mirl.runner import evaluate
+    from mirl.runner import evaluate, solve
+    from mirl.wire import encode_answer
 
     info = getattr(method, "info", None)
     assert isinstance(info, MethodInfo), f"{method!r}.info must be a mirl.schemas.MethodInfo, got {info!r}"
@@ -84,13 +85,17 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
     assert tasks, f"method {info.name!r} answers none of the smoke tasks; it needs at least one to be checked"
     results = []
     for task in tasks:
-        first = evaluate(task, method, seed=seed)
-        assert first.status == "ok", f"{info.name} on {task.spec.id} failed: {first.error}"
-        assert first.score is not None and first.ci is not None and first.ci[0] <= first.ci[1]
-        again = evaluate(task, method, seed=seed)
-        assert again.metrics == first.metrics, (
-            f"{info.name} on {task.spec.id} is not deterministic for seed {seed}: "
-            f"{first.metrics} != {again.metrics}; draw randomness from view.rng"
+        first = solve(task, method, seed=seed)
+        assert first.error is None, f"{info.name} on {task.spec.id} failed: {first.error}"
+        # the scorer is seeded and deterministic: the same answer twice is the same scores twice
+        again = solve(task, method, seed=seed)
+        assert again.error is None, f"{info.name} on {task.spec.id} failed on its second run: {again.error}"
+        assert encode_answer(again.answer) == encode_answer(first.answer), (
+            f"{info.name} on {task.spec.id} is not deterministic for seed {seed}: two runs answered differently; "
+            "draw randomness from view.rng"
         )
-        results.append(first)
+        result = evaluate(task, method, seed=seed, solution=first)
+        assert result.status == "ok", f"{info.name} on {task.spec.id} failed: {result.error}"
+        assert result.score is not None and result.ci is not None and result.ci[0] <= result.ci[1]
+        results.append(result)
     return results

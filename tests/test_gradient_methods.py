@@ -61,8 +61,9 @@ def test_gradient_methods_honour_the_contract_and_find_the_planted_goal_units():
 
 @pytest.mark.slow
 def test_gradient_methods_score_a_recurrent_agents_channels():
-    """A DRC (random weights: the Sokoban agent has not shipped) on sokoban/plan-locate's channel units: every
-    hook × tick scored, finite, within budget, and the same for the same seed."""
+    """A DRC with random weights on sokoban/plan-locate's channel units: every hook × tick scored, finite, within
+    budget; and the same for the same seed for attribution-patching, whose pairing of states draws from view.rng
+    along the rollout all three share (the contract checks each method's determinism on smoke/goal-units)."""
     from mirl.tasks.sokoban.agent import build_drc
     from mirl.tasks.sokoban.tasks import PlanLocate
 
@@ -77,7 +78,7 @@ def test_gradient_methods_score_a_recurrent_agents_channels():
     task = RandomDRC("0" * 64)
     for name in GRADIENT_METHODS:
         answers = []
-        for _ in range(2):
+        for _ in range(2 if name == "attribution-patching" else 1):
             view = task.view(3)
             answers.append(task.validate_answer(get_methods().get(name)().solve(view)))
             assert view.meter.forward_passes <= 0.9 * task.spec.budget.forward_passes
@@ -85,5 +86,5 @@ def test_gradient_methods_score_a_recurrent_agents_channels():
         assert set(scores) == set(task.spec.hook_points)
         for hook, s in scores.items():
             assert s.shape == (task.spec.hook_points[hook][0],) and np.isfinite(s).all() and (s >= 0).all()
-            np.testing.assert_array_equal(s, answers[1].scores[hook])
+            np.testing.assert_array_equal(s, answers[-1].scores[hook])
         assert sum(float(s.sum()) for s in scores.values()) > 0

@@ -1,9 +1,15 @@
-"""The README's plugin example is real code: it runs and passes the method contract."""
+"""The README's plugin example is real code: it runs and passes the method contract (which catches a method
+that is not deterministic)."""
 
 import re
 import types
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from mirl.method import Method
+from mirl.schemas import MethodInfo, Readout
 from mirl.testing import check_method
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -17,3 +23,17 @@ def test_readme_method_example_passes_the_contract(mirl_plugin):
     mirl_plugin(module, name="ridge_probe")
     [result] = check_method(module.RidgeProbe)
     assert result.task_id == "smoke/goal-readout-v1" and result.normalized_score > 0.9
+
+
+def test_the_contract_catches_a_method_that_draws_unseeded_randomness():
+    class Unseeded(Method):
+        info = MethodInfo(name="unseeded", version="0", answer_kinds=["readout"], description="random weights")
+        fresh = np.random.default_rng()  # shared by every run and never seeded: each run draws other weights
+
+        def solve(self, view):
+            hook, shape = next(iter(view.hook_points.items()))
+            weights = self.fresh.normal(size=(int(np.prod(shape)), view.spec.output_dim))
+            return Readout(weights={hook: weights}, bias=np.zeros(view.spec.output_dim))
+
+    with pytest.raises(AssertionError, match="is not deterministic for seed 0.*view.rng"):
+        check_method(Unseeded, task_ids=["smoke/goal-readout-v1"])
