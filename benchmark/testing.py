@@ -90,7 +90,8 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
         # the scorer is seeded and deterministic: the same answer twice is the same scores twice
         again = solve(task, method, seed=seed)
         assert again.error is None, f"{info.name} on {task.spec.id} failed on its second run: {again.error}"
-        assert encode_answer(again.answer) == encode_answer(first.answer), (
+        same = encode_answer(again.answer) == encode_answer(first.answer)  # a bool: pytest would diff the bytes
+        assert same, (
             f"{info.name} on {task.spec.id} is not deterministic for seed {seed}: two runs answered differently; "
             "draw randomness from view.rng"
         )
