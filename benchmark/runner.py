@@ -1,17 +1,24 @@
-"""One evaluation: view → solve (budgeted, in a watchdog thread) → validate → score → Result.
+"""One evaluation: view → solve (budgeted) → validate → score → Result.
 
-A method that raises, exceeds its budget or returns an invalid answer yields a ``failed`` Result with the
-reason; nothing here raises for a method's fault, so ``mirl bench`` always moves on to the next pair.
+``solve()`` runs in a sealed worker process (``mirl.sealed``, ``mirl.worker``): the method holds the spec, its
+seed and a copy of the agent, and asks this process for the train split; its answer comes back as data and is
+scored here with the scorer's own copy of the pinned agent. With ``sealed=False`` (``mirl run --in-process``,
+``MIRL_IN_PROCESS=1``) it runs in a watchdog thread of this process instead, for debugging.
+
+A method that raises, exits, crashes, exceeds its budget or returns an invalid answer yields a ``failed``
+Result with the reason; nothing here raises for a method's fault, so ``mirl bench`` always moves on.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,9 +29,29 @@ from mirl.schemas import Compute, Result, utc_now
 from mirl.seeding import check_seed, seed_everything
 from mirl.task import Task
 
+if TYPE_CHECKING:
+    from mirl.sealed import Template
+    from mirl.task import TaskView
+
 # Extra wall time granted beyond the budget before the watchdog gives up on a method that never returns
 # (its thread is a daemon and cannot be killed; the run is recorded as failed and the bench moves on).
 WATCHDOG_GRACE_SECONDS = 5.0
+# A sealed worker's memory cap (RLIMIT_DATA: heap and anonymous maps, not mapped files such as rollout blocks)
+MEMORY_BYTES = 6 * 2**30
+
+_TEMPLATE: Template | None = None
+
+
+def template() -> Template:
+    """This process's warm template for sealed workers (started on first use, ~4 s; closed at exit)."""
+    global _TEMPLATE
+    if _TEMPLATE is None or not _TEMPLATE.alive:
+        from mirl.sealed import Template
+
+        _TEMPLATE = Template(preload=("numpy", "torch", "mirl.schemas", "mirl.wire", "cloudpickle",
+                                      "mirl.worker:warm_up"))
+        atexit.register(_TEMPLATE.close)
+    return _TEMPLATE
 
 
 @dataclass
@@ -58,42 +85,98 @@ def _solve_with_watchdog(method: Method, view: Any, limit: float) -> _Outcome:
 
 @dataclass
 class Solution:
-    """What one method answered on one (task, seed): its validated answer, or why there is none, and the
-    compute it used. ``evaluate`` scores it; ``check_method`` solves twice and compares the answers."""
+    """What one method answered on one (task, seed): its validated answer, or why there is none, the compute it
+    used and whether it ran sealed. ``evaluate`` scores it; ``check_method`` solves twice and compares."""
 
     answer: Any
     error: str | None
     compute: Compute
+    sealed: bool
 
 
-def solve(task: Task, method_cls: type[Method] | Method, seed: int = 0) -> Solution:
-    """Run the method's ``solve`` on the task's view for ``seed`` (budgeted) and validate its answer."""
+def sealed_by_default() -> bool:
+    """Methods run sealed unless ``MIRL_IN_PROCESS=1`` (``mirl run --in-process``: a debugger can step into them)."""
+    return os.environ.get("MIRL_IN_PROCESS", "") != "1"
+
+
+def is_reference(method: Method) -> bool:
+    """mirl's own ``oracle``, a scorer-side known-answer tool that reads the ground truth: it runs in the scoring
+    process (marked ``sealed: false``). Decided by the class itself, so that no plugin can claim it."""
+    from mirl.plugins.baselines.oracle import Oracle
+
+    return type(method) is Oracle
+
+
+def solve(task: Task, method_cls: type[Method] | Method, seed: int = 0, sealed: bool | None = None) -> Solution:
+    """Run the method's ``solve`` on the task's view for ``seed`` (budgeted) and validate its answer; in a sealed
+    worker (``mirl.sealed``) or, with ``sealed=False``, in a thread of this process."""
     seed = check_seed(seed)  # the caller's mistake, not the method's: raised, not stored
+    sealed = sealed_by_default() if sealed is None else sealed
     spec = task.spec
     method = instantiate(method_cls)
     info = method.info
     if not method.supports(spec.answer_kind, spec.family, spec.offers):
         return Solution(None, f"method {info.name!r} does not produce {spec.answer_kind} answers for family "
-                        f"{spec.family!r}" + (f" with {sorted(info.requires)}" if info.requires else ""), Compute())
+                        f"{spec.family!r}" + (f" with {sorted(info.requires)}" if info.requires else ""), Compute(),
+                        sealed)
+    sealed = sealed and not is_reference(method)
     try:
         view = task.view(seed)  # verifies the agent's sha256 and seeds everything
     except MirlError as exc:
-        return Solution(None, str(exc), Compute())
-    meter = view.meter
-    meter.started = time.perf_counter()  # the budget covers solve() only, not loading the agent
-    outcome = _solve_with_watchdog(method, view, spec.budget.wall_seconds)
-    compute = Compute(
-        env_steps=meter.env_steps, forward_passes=meter.forward_passes, wall_seconds=round(meter.wall_seconds, 4)
-    )
-    if outcome.error is not None:
-        return Solution(None, one_line(outcome.error), compute)
-    if compute.wall_seconds > spec.budget.wall_seconds:
-        return Solution(None, f"budget exceeded: {compute.wall_seconds:.1f} s wall time > "
-                        f"{spec.budget.wall_seconds:g} s allowed", compute)
+        return Solution(None, str(exc), Compute(), sealed)
+    answer, error, compute = _run_solve(method, view, sealed)
+    if error is None and compute.wall_seconds > spec.budget.wall_seconds:
+        error = f"budget exceeded: {compute.wall_seconds:.1f} s wall time > {spec.budget.wall_seconds:g} s allowed"
+    if error is not None:
+        return Solution(None, error, compute, sealed)
     try:
-        return Solution(task.validate_answer(outcome.answer), None, compute)
+        return Solution(task.validate_answer(answer), None, compute, sealed)
     except InvalidAnswerError as exc:
-        return Solution(None, str(exc), compute)
+        return Solution(None, str(exc), compute, sealed)
+
+
+def _run_solve(method: Method, view: TaskView, sealed: bool) -> tuple[Any, str | None, Compute]:
+    """(answer, None, compute) or (None, one-line reason, compute) of ``method.solve`` on ``view``'s task."""
+    limit = view.spec.budget.wall_seconds
+    meter = view.meter
+    if not sealed:
+        meter.started = time.perf_counter()  # the budget covers solve() only, not loading the agent
+        outcome = _solve_with_watchdog(method, view, limit)
+        compute = Compute(env_steps=meter.env_steps, forward_passes=meter.forward_passes,
+                          wall_seconds=round(meter.wall_seconds, 4))
+        return outcome.answer, None if outcome.error is None else one_line(outcome.error), compute
+    import torch
+
+    from mirl.worker import ServedView, run_method
+
+    served = ServedView(view)
+    agents = {agent_id: agent._agent for agent_id, agent in view.agents.items()} if view.spec.agents else {}
+    meter.started = time.perf_counter()
+    try:
+        outcome = template().call(run_method, method, view.spec, view.seed, view.agent._agent, agents,
+                                  torch.get_num_threads(), wall_seconds=limit, memory_bytes=MEMORY_BYTES,
+                                  serve=served.serve, imports=_modules_of(method, view.agent._agent, *agents.values()))
+    finally:
+        served.close()
+    reported = outcome.answer if isinstance(outcome.answer, dict) else {}
+    compute = Compute(env_steps=max(_count(reported.get("env_steps")), served.spent["env_steps"]),
+                      forward_passes=max(_count(reported.get("forward_passes")), served.spent["forward_passes"]),
+                      wall_seconds=round(outcome.seconds, 4))
+    if outcome.error is not None:
+        return None, outcome.error, compute
+    if "answer" not in reported:
+        return None, "the method's process sent no answer", compute
+    return reported["answer"], None, compute
+
+
+def _modules_of(*objects: Any) -> tuple[str, ...]:
+    """The modules that define ``objects``' classes, for the template to import once rather than every worker."""
+    return tuple(dict.fromkeys(type(o).__module__ for o in objects))
+
+
+def _count(value: Any) -> int:
+    """A count the worker reported (self-reported: never trusted to be a number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def evaluate(
@@ -102,10 +185,11 @@ def evaluate(
     seed: int = 0,
     method_plugin: str | None = None,
     task_plugin: str | None = None,
+    sealed: bool | None = None,
     solution: Solution | None = None,
 ) -> Result:
-    """Run one (task, method, seed) and return its Result (status ok or failed); ``solution``, the method's
-    ``solve`` for the same (task, seed) where the caller has it already."""
+    """Run one (task, method, seed) and return its Result (status ok or failed); ``sealed`` as in ``solve``;
+    ``solution``, the method's ``solve`` for the same (task, seed) where the caller has it already."""
     seed = check_seed(seed)
     spec = task.spec
     info = instantiate(method_cls).info
@@ -130,7 +214,8 @@ def evaluate(
             provenance=provenance(method_plugin, task_plugin), created_at=utc_now(),
         )
 
-    solution = solve(task, method_cls, seed) if solution is None else solution
+    solution = solve(task, method_cls, seed, sealed) if solution is None else solution
+    base["sealed"] = solution.sealed
     compute, answer = solution.compute.model_copy(), solution.answer
     if solution.error is not None:
         return failed(solution.error, compute)
@@ -147,7 +232,7 @@ def evaluate(
     metrics["floor"] = float(report.floor)
     metrics["ceiling"] = float(report.ceiling)
     if spec.control_target is not None:
-        metrics.update(_control(task, method_cls, seed, float(report.score)))
+        metrics.update(_control(task, method_cls, seed, float(report.score), solution.sealed))
     return Result(
         **base,
         status="ok",
@@ -163,23 +248,22 @@ def evaluate(
     )
 
 
-def _control(task: Task, method_cls: type[Method] | Method, seed: int, score: float) -> dict[str, float]:
+def _control(task: Task, method_cls: type[Method] | Method, seed: int, score: float,
+             sealed: bool) -> dict[str, float]:
     """Fit a fresh instance of the method on the task's control target and score it on the control labels
     (Hewitt & Liang 2019): ``control_score`` and ``selectivity`` = score − control score. A failing control
     run never costs the result its primary score: it is recorded as ``control_failed`` = 1."""
-    spec = task.spec
     try:
         view = task.control_view(seed)
-        view.meter.started = time.perf_counter()
-        outcome = _solve_with_watchdog(instantiate(method_cls), view, spec.budget.wall_seconds)
-        if outcome.error is not None:
-            raise outcome.error
+        answer, error, compute = _run_solve(instantiate(method_cls), view, sealed)
+        if error is not None:
+            raise MirlError(error)
         seed_everything(seed)
-        control = float(task.score_control(task.validate_answer(outcome.answer), seed).score)
+        control = float(task.score_control(task.validate_answer(answer), seed).score)
     except Exception:  # noqa: BLE001 — any failure of the control run is reported as such, nothing more
         return {"control_failed": 1.0}
     return {"control_score": control, "selectivity": score - control,
-            "control_wall_seconds": round(view.meter.wall_seconds, 4)}
+            "control_wall_seconds": compute.wall_seconds}
 
 
 def record(result: Result, store: Any, sink: Any = None) -> None:

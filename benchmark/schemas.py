@@ -378,6 +378,9 @@ class Result(_Model):
         default=None, description="Per-test-instance values whose mean is the primary score, in the test split's "
         "fixed order (for paired comparisons); None where the primary score is not such a mean")
     compute: Compute
+    sealed: bool | None = Field(
+        default=None, description="Whether solve() ran in a sealed worker process (false: --in-process, for "
+        "debugging); None on results stored before mirl recorded it")
     provenance: Provenance
     created_at: str = Field(description="UTC timestamp, ISO 8601")
 

@@ -4,9 +4,13 @@ The template is a separate interpreter started once (its own session, an environ
 allow-list), with numpy, torch and mirl imported, holding no task. For each call the parent sends it the
 function and its arguments (pickled: parent → worker only); the template forks a worker, which starts its own
 session, caps its memory with ``RLIMIT_DATA``, points its stdout at stderr (a ``print`` cannot corrupt the
-answer), runs the function and writes the result as a ``mirl.wire`` frame on a pipe of its own. The template
-hands the pipe's read end to the parent (``SCM_RIGHTS``) and, when the worker ends, its exit status. The parent
+answer), runs the function and writes the result as a ``mirl.wire`` frame on a socket of its own. The template
+hands the socket's other end to the parent (``SCM_RIGHTS``) and, when the worker ends, its exit status. The parent
 reads the frame against the wall deadline, then kills the worker's whole process group, done or not.
+
+While it runs, the function may ask the parent for what only the parent holds (``request(name, **kwargs)``: the
+train split, train environments): the request travels as a ``mirl.wire`` frame like an answer, the parent's
+``serve(name, kwargs)`` answers it, and the reply comes back pickled (parent → worker only, as the call did).
 
 Every way a worker can end is an ``Outcome``: an answer tree, or a one-line reason (raised, exited, killed by a
 signal, out of memory, over time, a malformed or oversized frame). Nothing here raises for the function's fault.
@@ -16,6 +20,7 @@ Facts behind the design: ``shared/notes/sealed-worker.md`` (a forked worker cost
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -37,6 +42,11 @@ GRACE_SECONDS = 1.0  # past the wall budget before the worker's group is killed
 STATUS = struct.Struct(">qq")  # (pid, wait status) sent by the template when a worker ends
 MESSAGE = struct.Struct(">Q")  # length prefix of a request
 ERROR_KEY = "__mirl_error__"  # a worker's frame {ERROR_KEY: one line} says why there is no answer
+REQUEST_KEY = "__mirl_request__"  # a worker's frame {REQUEST_KEY: name, "kwargs": {...}} asks the parent's serve()
+# Exceptions a reply may carry back into the worker by name (anything else arrives as a RuntimeError), so that a
+# method fails with the same one-line reason as on the in-process path.
+REPLY_ERRORS = ("MirlError", "BudgetExceededError", "InvalidAnswerError", "NotImplementedError", "ValueError",
+                "KeyError", "TypeError")
 
 
 @dataclass
@@ -61,12 +71,21 @@ class Template:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # the parent's imports, nothing else
         self._process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from mirl.sealed import _template_main; "
-             f"_template_main({theirs.fileno()}, sys.argv[1:])", *preload],
+             f"_template_main({theirs.fileno()}, sys.argv[1:], {os.getpid()})", *preload],
             pass_fds=[theirs.fileno()], env=env, start_new_session=True, stdin=subprocess.DEVNULL)
         theirs.close()
-        if self._sock.recv(1) != b"R":
-            raise RuntimeError(f"the sealed template process did not start (exit code {self._process.wait()}); "
-                               "its error is on stderr above")
+        self._ready = False  # its imports (~2-4 s) overlap the caller's work until the first call waits for them
+
+    def _wait_ready(self) -> None:
+        if not self._ready:
+            if self._sock.recv(1) != b"R":
+                raise RuntimeError(f"the sealed template process did not start (exit code {self._process.wait()}); "
+                                   "its error is on stderr above")
+            self._ready = True
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None and self._sock.fileno() != -1
 
     def __enter__(self) -> Template:
         return self
@@ -76,6 +95,8 @@ class Template:
 
     def close(self) -> None:
         self._sock.close()  # the template exits at end of file
+        if not self._ready and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)  # never used: no reason to wait for its imports
         if self._process.poll() is None:
             try:
                 self._process.wait(timeout=5)
@@ -84,10 +105,16 @@ class Template:
                 self._process.wait()
 
     def call(self, fn: Callable[..., Any], *args: Any, wall_seconds: float, memory_bytes: int | None = None,
-             max_answer_bytes: int = wire.MAX_ANSWER_BYTES) -> Outcome:
+             max_answer_bytes: int = wire.MAX_ANSWER_BYTES,
+             serve: Callable[[str, dict[str, Any]], Any] | None = None, imports: tuple[str, ...] = ()) -> Outcome:
+        """``fn(*args)`` in a fresh worker. ``serve(name, kwargs)`` answers the worker's ``request``s (its
+        exceptions go back to be raised there); the time it takes counts against ``wall_seconds``. ``imports``
+        are modules the template imports before it forks (once each), so that no worker pays for them."""
+        self._wait_ready()
         started = time.monotonic()
-        request = pickle.dumps((fn, args, memory_bytes))
-        self._sock.sendall(MESSAGE.pack(len(request)) + request)
+        request = _dumps((fn, args, memory_bytes))
+        modules = json.dumps(list(imports)).encode()
+        self._sock.sendall(MESSAGE.pack(len(modules)) + modules + MESSAGE.pack(len(request)) + request)
         _, fds, _, _ = socket.recv_fds(self._sock, 1, 1)  # one byte: what follows is the pid
         if len(fds) != 1:
             raise RuntimeError(f"the sealed template process ended (exit code {self._process.poll()})")
@@ -95,8 +122,11 @@ class Template:
         (pid,) = struct.unpack(">q", _recv_exactly(self._sock, 8))
         outcome = Outcome()
         try:
-            answer = wire.decode_answer(
-                wire.read_frame(answer_fd, started + wall_seconds + GRACE_SECONDS, max_answer_bytes))
+            deadline = started + wall_seconds + GRACE_SECONDS
+            answer = wire.decode_answer(wire.read_frame(answer_fd, deadline, max_answer_bytes))
+            while isinstance(answer, dict) and REQUEST_KEY in answer:
+                _reply(answer_fd, serve, answer, deadline)
+                answer = wire.decode_answer(wire.read_frame(answer_fd, deadline, max_answer_bytes))
             if isinstance(answer, dict) and set(answer) == {ERROR_KEY}:
                 outcome.error = str(answer[ERROR_KEY])
             else:
@@ -117,6 +147,44 @@ class Template:
             outcome.error = _ended(status)
         outcome.seconds = time.monotonic() - started
         return outcome
+
+
+def _dumps(obj: Any) -> bytes:
+    """cloudpickle (by value where a function or class cannot be imported by name: a test's or a notebook's own
+    method), keeping each function's file name, which cloudpickle blanks and a failed result names."""
+    import io
+    import types
+    from collections import ChainMap
+
+    import cloudpickle
+
+    def code_keeping_its_file(code: types.CodeType) -> Any:
+        constructor, args = cloudpickle.cloudpickle._code_reduce(code)
+        return constructor, tuple(code.co_filename if a == "<dynamic-code>" else a for a in args)
+
+    class Pickler(cloudpickle.Pickler):
+        dispatch_table = ChainMap({types.CodeType: code_keeping_its_file}, cloudpickle.Pickler.dispatch_table)
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def _reply(fd: int, serve: Callable[[str, dict[str, Any]], Any] | None, request: dict[str, Any],
+           deadline: float) -> None:
+    """Answer one request of the worker: ("ok", value) or ("error", exception type name, one line)."""
+    name, kwargs = request.get(REQUEST_KEY), request.get("kwargs", {})
+    try:
+        if serve is None:
+            raise RuntimeError("this sealed call serves no requests")
+        if not isinstance(name, str) or not isinstance(kwargs, dict):
+            raise TypeError("a request names a service (a string) and passes keyword arguments (a dict)")
+        reply = ("ok", serve(name, kwargs))
+    except Exception as exc:  # the worker's problem to raise, never the parent's
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        reply = ("error", type(exc).__name__, message)
+    data = pickle.dumps(reply, protocol=5)
+    wire.write_frame(fd, MESSAGE.pack(len(data)) + data, deadline)
 
 
 def _kill_group(pid: int) -> None:
@@ -151,11 +219,26 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 # -- inside the template and its workers ------------------------------------------------------------------
 
 
-def _template_main(fd: int, preload: list[str]) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Be killed when the process that started this one ends (``PR_SET_PDEATHSIG``): a ``kill -9`` of mirl takes
+    its template with it, and the template's end takes its worker."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it ended before the request took hold
+        os._exit(1)
+
+
+def _template_main(fd: int, preload: list[str], parent: int) -> None:
     import importlib
 
-    for name in preload:
-        importlib.import_module(name)
+    _die_with_parent(parent)
+    for name in preload:  # "module" to import, or "module:function" to import and call
+        module, _, function = name.partition(":")
+        imported = importlib.import_module(module)
+        if function:
+            getattr(imported, function)()
     sock = socket.socket(fileno=fd)
     sock.sendall(b"R")
     while True:
@@ -163,22 +246,69 @@ def _template_main(fd: int, preload: list[str]) -> None:
         if len(header) < MESSAGE.size:
             return
         (length,) = MESSAGE.unpack(header)
+        for module in json.loads(_recv_exactly(sock, length)):
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 — the worker will meet the same error where it matters, and say so
+                pass
+        (length,) = MESSAGE.unpack(_recv_exactly(sock, MESSAGE.size))
         request = _recv_exactly(sock, length)
-        read_end, write_end = os.pipe()
+        parent_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        template = os.getpid()
         pid = os.fork()
         if pid == 0:
+            _die_with_parent(template)
             sock.close()
-            os.close(read_end)
-            _worker(request, write_end)  # never returns
-        os.close(write_end)
-        socket.send_fds(sock, [b"F"], [read_end])
+            parent_end.close()
+            _worker(request, worker_end.detach())  # never returns
+        worker_end.close()
+        socket.send_fds(sock, [b"F"], [parent_end.fileno()])
         sock.sendall(struct.pack(">q", pid))
-        os.close(read_end)
+        parent_end.close()
         _, status = os.waitpid(pid, 0)
         sock.sendall(STATUS.pack(pid, status))
 
 
+_CHANNEL: int | None = None  # in a worker: its socket to the parent
+
+
+def request(name: str, **kwargs: Any) -> Any:
+    """Inside a sealed worker: ask the parent's ``serve`` for ``name`` with ``kwargs`` (numbers, strings, arrays,
+    nested in dicts and lists); its exception, if it raised, is raised here."""
+    if _CHANNEL is None:
+        raise RuntimeError("mirl.sealed.request works only inside a sealed worker")
+    wire.write_frame(_CHANNEL, wire.encode_answer({REQUEST_KEY: name, "kwargs": kwargs}))
+    (length,) = MESSAGE.unpack(_read_from_parent(MESSAGE.size))
+    reply = pickle.loads(_read_from_parent(length))  # from the parent, which pickled the call too
+    if reply[0] == "ok":
+        return reply[1]
+    _, kind, message = reply
+    raise _reply_error(kind)(message)
+
+
+def _reply_error(kind: str) -> type[BaseException]:
+    import builtins
+
+    from mirl import errors
+
+    if kind in REPLY_ERRORS:
+        return getattr(errors, kind, None) or getattr(builtins, kind)
+    return RuntimeError
+
+
+def _read_from_parent(n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = os.read(_CHANNEL, n - len(data))
+        if not chunk:
+            raise RuntimeError("the parent closed the sealed worker's channel")
+        data += chunk
+    return data
+
+
 def _worker(request: bytes, answer_fd: int) -> None:
+    global _CHANNEL
+    _CHANNEL = answer_fd
     code = 0
     try:
         os.setsid()

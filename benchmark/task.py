@@ -112,7 +112,37 @@ class TrainData:
         return len(self.obs)
 
 
-class TaskView:
+class View:
+    """What every view offers a method from the task's spec (``TaskView`` in the scoring process, ``WorkerView``
+    in a sealed worker): ``agents``, ``answer_kind``, ``hook_points``."""
+
+    spec: TaskSpec
+    _agents: dict[str, BudgetedAgent] | None = None
+
+    @property
+    def agents(self) -> dict[str, BudgetedAgent]:
+        """An agent_predictions task's instances: every agent of ``spec.agents`` by id, sha256-checked, their
+        forward passes counted against the one budget (loaded on first use)."""
+        if not self.spec.agents:
+            raise MirlError(f"{self.spec.id} is about one agent (view.agent); only agent_predictions tasks "
+                            "have view.agents")
+        if self._agents is None:
+            self._agents = self._load_agents()
+        return self._agents
+
+    def _load_agents(self) -> dict[str, BudgetedAgent]:
+        raise NotImplementedError
+
+    @property
+    def answer_kind(self) -> str:
+        return self.spec.answer_kind
+
+    @property
+    def hook_points(self) -> dict[str, list[int]]:
+        return dict(self.spec.hook_points)
+
+
+class TaskView(View):
     """What a method may touch: the spec, the train split, a budgeted agent and budgeted environments."""
 
     def __init__(self, task: Task, seed: int, spec: TaskSpec | None = None):
@@ -123,27 +153,10 @@ class TaskView:
         self._task = task
         self._train_seed = train_seed(seed)
         self.agent = BudgetedAgent(task.load_agent(), self.meter, task.spec.hook_points)
-        self._agents: dict[str, BudgetedAgent] | None = None
 
-    @property
-    def agents(self) -> dict[str, BudgetedAgent]:
-        """An agent_predictions task's instances: every agent of ``spec.agents`` by id, sha256-checked, their
-        forward passes counted against the one budget (loaded on first use)."""
-        if self._agents is None:
-            if not self.spec.agents:
-                raise MirlError(f"{self.spec.id} is about one agent (view.agent); only agent_predictions tasks "
-                                "have view.agents")
-            self._agents = {ref.id: BudgetedAgent(self._task.load_agent(ref), self.meter, self.spec.hook_points)
-                            for ref in self.spec.agents}
-        return self._agents
-
-    @property
-    def answer_kind(self) -> str:
-        return self.spec.answer_kind
-
-    @property
-    def hook_points(self) -> dict[str, list[int]]:
-        return dict(self.spec.hook_points)
+    def _load_agents(self) -> dict[str, BudgetedAgent]:
+        return {ref.id: BudgetedAgent(self._task.load_agent(ref), self.meter, self.spec.hook_points)
+                for ref in self.spec.agents}
 
     def train_data(self, n: int | None = None, hooks: list[str] | None = None) -> TrainData:
         """``n`` labelled train-split states (default: the whole split) with activations at ``hooks``."""

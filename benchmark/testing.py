@@ -69,8 +69,9 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
     ones).
 
     Checks: ``info`` is a valid MethodInfo; every answer validates and scores (status ok); the same seed
-    gives an identical answer, byte for byte as it would leave a sealed worker (``mirl.wire``), and so
-    identical scores, as scoring is seeded (determinism). Returns the scored results of the first run.
+    gives an identical answer, byte for byte as it leaves a sealed worker (``mirl.wire``), run sealed and
+    in-process, and so identical scores, as scoring is seeded (determinism). Returns the scored results of the
+    first (sealed) run.
     """
     from mirl.runner import evaluate, solve
     from mirl.wire import encode_answer
@@ -85,15 +86,16 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
     assert tasks, f"method {info.name!r} answers none of the smoke tasks; it needs at least one to be checked"
     results = []
     for task in tasks:
-        first = solve(task, method, seed=seed)
+        first = solve(task, method, seed=seed)  # as mirl runs it: sealed, unless MIRL_IN_PROCESS=1
         assert first.error is None, f"{info.name} on {task.spec.id} failed: {first.error}"
-        # the scorer is seeded and deterministic: the same answer twice is the same scores twice
-        again = solve(task, method, seed=seed)
-        assert again.error is None, f"{info.name} on {task.spec.id} failed on its second run: {again.error}"
+        # the scorer is seeded and deterministic: the same answer twice is the same scores twice. The second run is
+        # in this process, so that the check covers sealing too (a sealed run answers as an in-process one)
+        again = solve(task, method, seed=seed, sealed=False)
+        assert again.error is None, f"{info.name} on {task.spec.id} failed in-process: {again.error}"
         same = encode_answer(again.answer) == encode_answer(first.answer)  # a bool: pytest would diff the bytes
         assert same, (
-            f"{info.name} on {task.spec.id} is not deterministic for seed {seed}: two runs answered differently; "
-            "draw randomness from view.rng"
+            f"{info.name} on {task.spec.id} is not deterministic for seed {seed}: two runs answered differently "
+            f"({'sealed, then in-process' if first.sealed else 'both in-process'}); draw randomness from view.rng"
         )
         result = evaluate(task, method, seed=seed, solution=first)
         assert result.status == "ok", f"{info.name} on {task.spec.id} failed: {result.error}"

@@ -103,10 +103,28 @@ def encode_answer(answer: Any) -> bytes:
     return b"".join([HEADER.pack(MAGIC, body_length), JSON_LENGTH.pack(len(document)), document, *buffers])
 
 
-def write_frame(fd: int, frame: bytes) -> None:
+def write_frame(fd: int, frame: bytes, deadline: float | None = None) -> None:
+    """Write all of ``frame``; by ``deadline`` (``time.monotonic()``) where one is given, else FrameLate: a
+    reader that stops reading cannot hold the writer."""
     view = memoryview(frame)
-    while view:
-        view = view[os.write(fd, view):]
+    if deadline is None:
+        while view:
+            view = view[os.write(fd, view):]
+        return
+    was_blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)  # a blocking write would wait for the whole chunk, past any deadline
+    try:
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise FrameLate(f"the reader took no more bytes in time ({len(frame) - len(view):,} of "
+                                f"{len(frame):,} written)")
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                continue
+    finally:
+        os.set_blocking(fd, was_blocking)
 
 
 # -- the parent's side --------------------------------------------------------------------------------

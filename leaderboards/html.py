@@ -62,9 +62,11 @@ def task_table(rows: list[Row]) -> str:
                         f"<td colspan='9' class='m'>failed: {_e(r.error)}</td></tr>")
             continue
         rank = f"{r.rank}=" if r.tied else str(r.rank)
+        unsealed = (" <span title='solve() ran in the scoring process (--in-process), not in a sealed worker'>"
+                    "(in-process)</span>" if r.marked_in_process else "")
         body.append(
             f"<tr{' class=tied' if r.tied else ''}><td>{rank}</td><td class='m'>{_e(r.method)} v{_e(r.method_version)}"
-            f"</td><td>{_num(r.score)}</td><td>[{_num(r.ci_low)}, {_num(r.ci_high)}]</td>"
+            f"{unsealed}</td><td>{_num(r.score)}</td><td>[{_num(r.ci_low)}, {_num(r.ci_high)}]</td>"
             f"<td>{_num(r.normalized_score, 2)}</td><td>{r.n}</td><td>{r.env_steps}</td><td>{r.forward_passes}</td>"
             f"<td>{_num(r.wall_seconds, 1)}</td><td>{_e(r.date)}</td><td>{r.seeds}"
             + (f": {_num(r.seed_mean, 2)} ± {_num(r.seed_sd, 2)}" if r.seed_sd is not None else "") + "</td></tr>")

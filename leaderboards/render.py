@@ -21,7 +21,8 @@ def _cells(row: Row) -> list[str]:
     rank = f"{row.rank}=" if row.tied else str(row.rank)
     score = f"{_fmt(row.score)} [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
     return [
-        rank, row.method, score, _fmt(row.normalized_score, 2), str(row.n), str(row.env_steps),
+        rank, row.method + (" (in-process)" if row.marked_in_process else ""), score, _fmt(row.normalized_score, 2),
+        str(row.n), str(row.env_steps),
         str(row.forward_passes), _fmt(row.wall_seconds, 1), row.date,
         f"{row.seeds}: {_fmt(row.seed_mean, 2)} ± {_fmt(row.seed_sd, 2)}" if row.seed_sd is not None else str(row.seeds),
     ]

@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass
 from mirl.schemas import Result
 
 
+# mirl's scorer-side known-answer tools, which run in the scoring process by design (mirl.runner.is_reference)
+REFERENCE_METHODS = ("oracle",)
+
+
 @dataclass
 class Row:
     """One method on one task's leaderboard."""
@@ -33,6 +37,14 @@ class Row:
     normalized_ci_high: float | None = None
     seeds: int = 1
     """Seeds with an ok result (a stochastic method runs on several: ``mirl bench --stochastic-seeds``)."""
+    sealed: bool | None = None
+    """Whether the result's solve() ran in a sealed worker (False: --in-process, or mirl's reference oracle, which
+    runs in the scoring process by design; None: stored before mirl said)."""
+
+    @property
+    def marked_in_process(self) -> bool:
+        """Shown as "(in-process)" on the boards: run unsealed by choice, not mirl's reference oracle."""
+        return self.sealed is False and self.method not in REFERENCE_METHODS
     seed_mean: float | None = None
     seed_sd: float | None = None
     """Mean and standard deviation over those seeds of the normalised score (the raw score where a result
@@ -60,7 +72,7 @@ def _row(result: Result, runs: int) -> Row:
         seed=result.seed, runs=runs, env_steps=result.compute.env_steps,
         forward_passes=result.compute.forward_passes, wall_seconds=result.compute.wall_seconds,
         date=result.created_at[:10], error=result.error, result_id=result.result_id,
-        normalized_ci_low=norm_low, normalized_ci_high=norm_high,
+        normalized_ci_low=norm_low, normalized_ci_high=norm_high, sealed=result.sealed,
     )
 
 

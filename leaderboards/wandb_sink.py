@@ -201,7 +201,7 @@ def start_training_run(directory: Path, name: str, config: dict[str, Any], proje
 def _config(result: Result) -> dict[str, Any]:
     """Who/what/which seed, with provenance and compute flattened to dotted keys (W&B filters on those)."""
     fields = ["result_id", "task_id", "task_version", "task_family", "agent_id", "agent_sha256", "method",
-              "method_version", "seed", "status", "primary_metric", "higher_is_better", "created_at"]
+              "method_version", "seed", "status", "primary_metric", "higher_is_better", "sealed", "created_at"]
     config: dict[str, Any] = {name: getattr(result, name) for name in fields}
     config.update(_flatten("compute", result.compute.model_dump()))
     config.update(_flatten("provenance", result.provenance.model_dump()))

@@ -28,11 +28,9 @@ def test_readme_method_example_passes_the_contract(mirl_plugin):
 def test_the_contract_catches_a_method_that_draws_unseeded_randomness():
     class Unseeded(Method):
         info = MethodInfo(name="unseeded", version="0", answer_kinds=["readout"], description="random weights")
-        fresh = np.random.default_rng()  # shared by every run and never seeded: each run draws other weights
-
         def solve(self, view):
             hook, shape = next(iter(view.hook_points.items()))
-            weights = self.fresh.normal(size=(int(np.prod(shape)), view.spec.output_dim))
+            weights = np.random.default_rng().normal(size=(int(np.prod(shape)), view.spec.output_dim))  # OS entropy
             return Readout(weights={hook: weights}, bias=np.zeros(view.spec.output_dim))
 
     with pytest.raises(AssertionError, match="is not deterministic for seed 0.*view.rng"):

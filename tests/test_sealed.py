@@ -65,6 +65,43 @@ def reads_the_environment():
     return {"keys": sorted(os.environ)}
 
 
+def asks_the_parent(n):
+    from mirl.sealed import request
+
+    doubled = request("double", values=np.arange(n, dtype=np.float32))
+    return {"doubled": doubled, "tag": request("tag")}
+
+
+def asks_what_the_parent_refuses():
+    from mirl.sealed import request
+
+    request("refuse", n=0)
+
+
+def asks_and_never_reads_the_reply():
+    from mirl import sealed, wire
+
+    wire.write_frame(sealed._CHANNEL, wire.encode_answer({sealed.REQUEST_KEY: "big", "kwargs": {}}))
+    time.sleep(60)
+
+
+def says_where_and_hangs(pid_file):
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(60)
+
+
+def serve(name, kwargs):
+    from mirl.errors import BudgetExceededError
+
+    if name == "double":
+        return kwargs["values"] * 2
+    if name == "tag":
+        return ("a tuple", 1)  # replies are pickled: any object the parent chooses to send
+    if name == "big":
+        return np.zeros(2**26, dtype=np.uint8)  # 64 MB: more than a socket buffers
+    raise BudgetExceededError(f"budget exceeded: {name} asked for n={kwargs['n']}")
+
+
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -139,3 +176,58 @@ def test_an_answer_over_the_cap_is_refused(template):
     outcome = template.call(honest, 2**20, wall_seconds=30, max_answer_bytes=2**20)  # 8 MB of float64
     assert not outcome.ok and "over the 1,048,576-byte cap" in outcome.error
     assert template.call(honest, 2, wall_seconds=30).ok
+
+
+def test_the_worker_asks_the_parent_for_what_only_the_parent_holds(template):
+    outcome = template.call(asks_the_parent, 4, wall_seconds=30, serve=serve)
+    assert outcome.ok, outcome.error
+    np.testing.assert_array_equal(outcome.answer["doubled"], np.arange(4, dtype=np.float32) * 2)
+    assert outcome.answer["doubled"].dtype == np.float32 and outcome.answer["tag"] == ["a tuple", 1]
+
+
+def test_a_refused_request_fails_the_method_with_the_parents_reason(template):
+    outcome = template.call(asks_what_the_parent_refuses, wall_seconds=30, serve=serve)
+    assert outcome.error == "budget exceeded: refuse asked for n=0"
+    outcome = template.call(asks_the_parent, 2, wall_seconds=30)  # a call that serves nothing
+    assert outcome.error.startswith("method raised RuntimeError") and "serves no requests" in outcome.error
+
+
+def test_a_worker_that_stops_reading_cannot_hold_the_parent(template):
+    outcome = template.call(asks_and_never_reads_the_reply, wall_seconds=1.0, serve=serve)
+    assert outcome.error.startswith("budget exceeded") and outcome.seconds < 5, outcome
+    assert template.call(honest, 2, wall_seconds=30).ok
+
+
+def test_a_function_defined_in_a_test_runs_too(template):
+    offset = 3
+
+    def local(n):
+        return {"values": np.arange(n) + offset}
+
+    outcome = template.call(local, 2, wall_seconds=30)
+    assert outcome.ok, outcome.error
+    np.testing.assert_array_equal(outcome.answer["values"], [3, 4])
+
+
+def test_a_killed_parent_takes_its_template_and_worker_with_it(tmp_path):
+    worker_file, template_file = tmp_path / "worker.pid", tmp_path / "template.pid"
+    script = (f"import sys; sys.path[:0] = {sys.path!r}\n"
+              "from pathlib import Path\nfrom mirl.sealed import Template\nfrom test_sealed import says_where_and_hangs\n"
+              "template = Template()\n"
+              f"Path({str(template_file)!r}).write_text(str(template._process.pid))\n"
+              f"template.call(says_where_and_hangs, {str(worker_file)!r}, wall_seconds=60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)  # its own session: ours to kill
+    try:
+        deadline = time.monotonic() + 60
+        while not worker_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1)  # the file is written before the pid is read back
+        template, worker = int(template_file.read_text()), int(worker_file.read_text())
+        assert alive(template) and alive(worker)
+    finally:
+        parent.kill()  # SIGKILL: no atexit, no close()
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while (alive(template) or alive(worker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(template) and not alive(worker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DESCRIPTION = "mirl: benchmark interpretability methods on reinforcement-learning agents."
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_arg, default=0, help="task seed (default 0)")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list")
     p.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
+    p.add_argument("--in-process", action="store_true",
+                   help="run each method in this process, not in a sealed worker: for stepping into a method with a "
+                   "debugger; its results are marked sealed=false (also MIRL_IN_PROCESS=1)")
 
     p = sub.add_parser("bench", help="the main job: every task × every method, then the leaderboard")
     p.add_argument("--tasks", default="*", metavar="GLOB", help="task ids to include (glob, default all)")
@@ -53,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun pairs already stored for this seed (default: skip them, so a stopped bench resumes)")
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                    help="evaluate N runs at once, each in its own process with one torch thread (default 1)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run each method in this process, not in a sealed worker: for stepping into a method with a "
+                   "debugger; its results are marked sealed=false (also MIRL_IN_PROCESS=1)")
 
     p = sub.add_parser("verify", help="re-run a stored result and check that its score reproduces within its CI")
     p.add_argument("result_id", metavar="RESULT_ID", help="a stored result's id (or a unique prefix, ≥ 6 chars)")
@@ -122,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("run", "bench", "verify", "compare"):
             from mirl.cli import run
 
+            if getattr(args, "in_process", False):
+                os.environ["MIRL_IN_PROCESS"] = "1"  # where mirl.runner reads it, in --jobs processes too
+            if args.command != "compare" and getattr(args, "jobs", 1) == 1:
+                from mirl.runner import sealed_by_default, template
+
+                if sealed_by_default():
+                    template()  # the sealed workers' template starts now: its imports overlap loading the plugins
+
             return getattr(run, args.command)(args)
         if args.command == "agents":
             from mirl.cli import agents
@@ -140,8 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (`mirl leaderboard | head`): stop quietly, no traceback
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the flush at exit fails again
         return 1
 

@@ -1,0 +1,161 @@
+"""The runner runs every method's solve() in a sealed worker (mirl.sealed, mirl.worker): the method gets the view
+and nothing of the Task; its faults become failed results; results say how they were made.
+
+Bounded faults only: the hang sleeps at most 60 s against a 2 s budget."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mirl.method import Method
+from mirl.pluginhost import get_methods, get_tasks
+from mirl.runner import evaluate
+from mirl.schemas import MethodInfo, Readout
+
+READOUT = "smoke/goal-readout-v1"
+HOOK = "encoder.hook_out"
+
+
+def ridge(view) -> Readout:
+    data = view.train_data(hooks=[HOOK])
+    x = data.activations[HOOK].reshape(len(data), -1).astype(float)
+    y = np.eye(view.spec.output_dim)[data.labels[view.spec.target]]
+    w = np.linalg.solve(x.T @ x + 1e-2 * np.eye(x.shape[1]), x.T @ y)
+    return Readout(weights={HOOK: w}, bias=np.zeros(view.spec.output_dim))
+
+
+class Ridge(Method):
+    info = MethodInfo(name="ridge", version="0", answer_kinds=["readout"], description="ridge probe")
+
+    def solve(self, view):
+        return ridge(view)
+
+
+class RidgeThenZeroesTheAgent(Method):
+    info = MethodInfo(name="ridge-then-zero", version="0", answer_kinds=["readout"],
+                      description="ridge probe, then zeroes every weight of its agent")
+
+    def solve(self, view):
+        answer = ridge(view)
+        for p in view.agent.parameters():
+            p.data.zero_()
+        return answer
+
+
+class Exits(Method):
+    info = MethodInfo(name="exits", version="0", answer_kinds=["readout"], description="ends its process")
+
+    def solve(self, view):
+        os._exit(1)
+
+
+class Hangs(Method):
+    info = MethodInfo(name="hangs", version="0", answer_kinds=["readout"], description="never answers")
+
+    def solve(self, view):
+        time.sleep(60)
+
+
+class LooksAround(Method):
+    info = MethodInfo(name="looks-around", version="0", answer_kinds=["readout"],
+                      description="reports what it can reach, as its failure")
+
+    def solve(self, view):
+        from mirl.task import TaskView
+
+        # a TaskView is what carries the scoring process's Task (its test split, its oracle) into a run. (Task
+        # objects a family module builds when imported may be here: without the salt they give no test split)
+        views = sum(isinstance(o, TaskView) for o in gc.get_objects())
+        raise RuntimeError(f"views={views} task={hasattr(view, '_task')} oracle={hasattr(view, 'oracle_answer')} "
+                           f"salt={'MIRL_TEST_SALT' in os.environ} pid={os.getpid()}")
+
+
+def test_a_sealed_run_scores_as_an_in_process_one_and_says_which_it_was():
+    task = get_tasks().get(READOUT)
+    sealed, in_process = evaluate(task, Ridge, seed=1), evaluate(task, Ridge, seed=1, sealed=False)
+    assert sealed.status == in_process.status == "ok"
+    assert sealed.metrics == in_process.metrics and sealed.instances == in_process.instances
+    assert (sealed.sealed, in_process.sealed) == (True, False)
+    assert sealed.compute.forward_passes == in_process.compute.forward_passes > 0
+
+
+def test_in_process_is_chosen_by_the_environment(monkeypatch):
+    monkeypatch.setenv("MIRL_IN_PROCESS", "1")
+    assert evaluate(get_tasks().get(READOUT), get_methods().get("random"), seed=0).sealed is False
+
+
+def test_a_method_that_zeroes_its_agent_changes_nothing_the_scorer_measures():
+    task = get_tasks().get(READOUT)
+    honest = evaluate(task, Ridge, seed=0)
+    for sealed in (True, False):
+        vandal = evaluate(task, RidgeThenZeroesTheAgent, seed=0, sealed=sealed)
+        assert vandal.status == "ok" and vandal.metrics == honest.metrics, (sealed, vandal.metrics)
+
+
+def test_a_method_that_ends_its_process_is_a_failed_result_and_the_next_run_goes_on():
+    task = get_tasks().get(READOUT)
+    result = evaluate(task, Exits, seed=0)
+    assert result.status == "failed" and result.error == "the method's process exited with code 1 before answering"
+    assert evaluate(task, Ridge, seed=0).status == "ok"
+
+
+def test_a_hang_fails_at_the_budget_and_leaves_no_thread():
+    task = get_tasks().get(READOUT)
+    quick = type(task).__new__(type(task))
+    quick.__dict__.update(task.__dict__)
+    quick.spec = task.spec.model_copy(update={"budget": task.spec.budget.model_copy(update={"wall_seconds": 2.0})})
+    threads = threading.active_count()
+    started = time.monotonic()
+    result = evaluate(quick, Hangs, seed=0)
+    assert result.status == "failed" and result.error.startswith("budget exceeded"), result.error
+    assert time.monotonic() - started < 10 and threading.active_count() == threads
+
+
+def test_the_sealed_method_reaches_no_view_of_the_scorer_no_oracle_and_no_salt(monkeypatch):
+    monkeypatch.setenv("MIRL_TEST_SALT", "not for methods")
+    result = evaluate(get_tasks().get(READOUT), LooksAround, seed=0)
+    assert result.status == "failed"
+    assert "views=0 task=False oracle=False salt=False" in result.error and f"pid={os.getpid()}" not in result.error, result.error
+
+
+@pytest.mark.parametrize("method", ["gradient-x-activation", "counterfactual-goal"])
+def test_a_method_steps_train_environments_through_the_parent(method):
+    """gradient-x-activation plays smoke's train envs; counterfactual-goal resets maze's, on every zoo agent."""
+    from mirl.runner import solve
+
+    task_id = {"gradient-x-activation": "smoke/goal-units-v1", "counterfactual-goal": "maze/misgen-predict-v1"}[method]
+    task = get_tasks().get(task_id)
+    sealed, in_process = solve(task, get_methods().get(method), 0), solve(task, get_methods().get(method), 0, False)
+    assert sealed.error is None and in_process.error is None, (sealed.error, in_process.error)
+    assert sealed.compute.env_steps == in_process.compute.env_steps
+    from mirl.wire import encode_answer
+
+    assert encode_answer(sealed.answer) == encode_answer(in_process.answer)
+
+
+def test_an_in_process_result_is_marked_on_the_boards_and_the_reference_oracle_is_not():
+    from mirl.leaderboards.render import render_table
+    from mirl.leaderboards.stats import task_rows
+
+    task = get_tasks().get(READOUT)
+    results = [evaluate(task, get_methods().get(name), seed=0, sealed=False) for name in ("random", "oracle")]
+    assert [r.sealed for r in results] == [False, False]  # the oracle runs in the scoring process by design
+    table = render_table({READOUT: task_rows(results)}, {})
+    assert "random (in-process)" in table and "oracle (in-process)" not in table and "oracle" in table
+
+
+@pytest.mark.slow
+def test_the_cli_runs_sealed_unless_told_in_process(run_cli, tmp_path):
+    import json
+
+    for flag, sealed in (([], True), (["--in-process"], False)):
+        proc = run_cli("run", READOUT, "--method", "random", "--json", *flag, home=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        (result,) = json.loads(proc.stdout)
+        assert result["sealed"] is sealed and result["status"] == "ok"
