@@ -159,3 +159,60 @@ def test_the_cli_runs_sealed_unless_told_in_process(run_cli, tmp_path):
         assert proc.returncode == 0, proc.stderr
         (result,) = json.loads(proc.stdout)
         assert result["sealed"] is sealed and result["status"] == "ok"
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()  # state, parent pid, ...
+    except OSError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in "ZX"  # a zombie has ended; only its parent's wait is missing
+
+
+def children(pid: int) -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()
+            and (stat := _stat(entry)) is not None and int(stat[1]) == pid and stat[0] not in "ZX"]
+
+
+@pytest.mark.slow
+def test_a_bench_killed_mid_run_leaves_no_process_and_resumes_without_loss(tmp_path, cli_cwd):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from mirl.leaderboards.store import ResultStore
+
+    home = tmp_path / "home"
+    args = [sys.executable, "-m", "mirl", "bench", "--tasks", "smoke/goal-readout-v1", "--methods", "random",
+            "linear-probe", "sparse-probe", "--stochastic-seeds", "2", "--no-wandb", "--format", "json"]
+    env = {**os.environ, "MIRL_HOME": str(home), "WANDB_MODE": "disabled"}
+    bench = subprocess.Popen(args, env=env, cwd=cli_cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # its own session: ours to kill
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (home.exists() and ResultStore(home).results()):
+            time.sleep(0.2)
+        helpers = children(bench.pid)  # the template (and, through it, a worker when one is running)
+        helpers += [pid for template in helpers for pid in children(template)]
+        assert helpers and ResultStore(home).results()
+    finally:
+        bench.send_signal(signal.SIGKILL)  # no atexit, no close(): only the kernel's PR_SET_PDEATHSIG is left
+        bench.wait()
+    deadline = time.monotonic() + 5
+    while any(map(alive, helpers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in helpers if alive(pid)]
+    stored = len(ResultStore(home).results())
+    again = subprocess.run(args, env=env, cwd=cli_cwd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{stored} of 4 runs already stored" in again.stderr  # random: 2 seeds (stochastic); the probes: 1
+    results = ResultStore(home).results()
+    assert len(results) == 4 and len({(r.method, r.seed) for r in results}) == 4
+    assert {row["method"] for row in json.loads(again.stdout)["smoke/goal-readout-v1"]["rows"]} == \
+        {"random", "linear-probe", "sparse-probe"}
