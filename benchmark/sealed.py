@@ -213,14 +213,21 @@ def _ended(status: int) -> str:
     return f"the method's process exited with code {os.WEXITSTATUS(status)} before answering"
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise RuntimeError("the sealed template process ended")
-        data += chunk
+def _read_exactly(fd: int, n: int, closed: str) -> bytearray:
+    """``n`` bytes from ``fd``, read in place (a request holds the agents' weights, a reply the train split: no
+    chunk is copied twice); RuntimeError(``closed``) if the other end closes first."""
+    data = bytearray(n)
+    view, have = memoryview(data), 0
+    while have < n:
+        got = os.readv(fd, [view[have:]])
+        if not got:
+            raise RuntimeError(closed)
+        have += got
     return data
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytearray:
+    return _read_exactly(sock.fileno(), n, "the sealed template process ended")
 
 
 # -- inside the template and its workers ------------------------------------------------------------------
@@ -253,13 +260,13 @@ def _template_main(fd: int, preload: list[str], parent: int) -> None:
         if len(header) < MESSAGE.size:
             return
         (length,) = MESSAGE.unpack(header)
-        for module in json.loads(_recv_exactly(sock, length)):
+        for module in json.loads(_read_exactly(fd, length, "mirl closed the template's channel")):
             try:
                 importlib.import_module(module)
             except Exception:  # noqa: BLE001 — the worker will meet the same error where it matters, and say so
                 pass
-        (length,) = MESSAGE.unpack(_recv_exactly(sock, MESSAGE.size))
-        request = _recv_exactly(sock, length)
+        (length,) = MESSAGE.unpack(_read_exactly(fd, MESSAGE.size, "mirl closed the template's channel"))
+        request = _read_exactly(fd, length, "mirl closed the template's channel")
         parent_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         template = os.getpid()
         pid = os.fork()
@@ -307,14 +314,7 @@ def _reply_error(kind: str) -> type[BaseException]:
 
 
 def _read_from_parent(n: int) -> bytearray:
-    data = bytearray(n)  # read in place: no chunk is copied twice
-    view, have = memoryview(data), 0
-    while have < n:
-        got = os.readv(_CHANNEL, [view[have:]])
-        if not got:
-            raise RuntimeError("the parent closed the sealed worker's channel")
-        have += got
-    return data
+    return _read_exactly(_CHANNEL, n, "the parent closed the sealed worker's channel")
 
 
 def _worker(request: bytes, answer_fd: int) -> None:
