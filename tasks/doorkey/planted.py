@@ -429,27 +429,55 @@ class PairSet:
                 [doorkey.expert_actions(self.pool.states[b]) for b in self.bases])
 
 
+class UneditedPass:
+    """What ``interchange_hits`` computes that no edit changes: the sources' activations (what edits patch in) and
+    the agent's own greedy actions on the counterfactuals and the bases. A scorer that patches many unit sets into
+    one agent on one pair set (an IIA curve, random floors) passes one ``UneditedPass`` to every call: one forward
+    pass per unit set instead of four."""
+
+    def __init__(self, agent, pairs: PairSet):
+        self.agent, self.pairs = agent, pairs
+
+    @functools.cached_property
+    def source_cache(self) -> dict[str, torch.Tensor]:
+        import torch
+
+        with torch.no_grad():
+            _, cache = self.agent.run_with_cache(self.pairs.obs[1], names=sorted(self.agent.hook_points()))
+        return cache
+
+    @functools.cached_property
+    def actions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The agent's greedy actions on the counterfactuals and on the bases."""
+        import torch
+
+        base_obs, _, cf_obs = self.pairs.obs
+        with torch.no_grad():
+            return self.agent(cf_obs)[0].argmax(-1).numpy(), self.agent(base_obs)[0].argmax(-1).numpy()
+
+
 def interchange_hits(agent, pairs: PairSet, edits: Callable[[dict], list], target: str = "expert",
-                     changing_only: bool = True) -> np.ndarray:
+                     changing_only: bool = True, unedited: UneditedPass | None = None) -> np.ndarray:
     """Per (base, source) pair, 1.0 where the base, with ``edits(source_cache)`` applied (hook edits built from
     the source's activations), acts as ``target`` says it should on the counterfactual c — "expert": an optimal
     action on c (for planted agents, whose behaviour is the expert's); "agent": the agent's own greedy action on
     c (for a naturally trained agent). ``changing_only``: only pairs where that target differs between c and the
-    base (elsewhere any unit set scores well by doing nothing)."""
+    base (elsewhere any unit set scores well by doing nothing). ``unedited``: this agent's and pairs'
+    ``UneditedPass``, shared between calls (the agent's weights must not change in between)."""
     import torch
 
-    base_obs, source_obs, cf_obs = pairs.obs
-    hooks = sorted(agent.hook_points())
+    if unedited is None:
+        unedited = UneditedPass(agent, pairs)
+    elif unedited.agent is not agent or unedited.pairs is not pairs:
+        raise ValueError("interchange_hits: the UneditedPass was made for another agent or pair set")
     with torch.no_grad():
-        _, source_cache = agent.run_with_cache(source_obs, names=hooks)
-        with agent.hooks(edits(source_cache)):
-            chosen = agent(base_obs)[0].argmax(-1).numpy()
+        with agent.hooks(edits(unedited.source_cache)):
+            chosen = agent(pairs.obs[0])[0].argmax(-1).numpy()
     if target == "expert":
         right, base_right = pairs.expert_sets
         keep = [i for i in range(len(right)) if not changing_only or not (right[i] & base_right[i])]
         return np.array([float(chosen[i] in right[i]) for i in keep])
-    with torch.no_grad():
-        on_cf, on_base = agent(cf_obs)[0].argmax(-1).numpy(), agent(base_obs)[0].argmax(-1).numpy()
+    on_cf, on_base = unedited.actions
     keep = [i for i in range(len(chosen)) if not changing_only or on_cf[i] != on_base[i]]
     return np.array([float(chosen[i] == on_cf[i]) for i in keep])
 

@@ -162,26 +162,26 @@ class HasKeyLocate(DoorKeyTask):
             train_size=2000, test_size=TEST_PAIRS, references=REFERENCES,
         )
 
-    def hits(self, agent, pairs: P.PairSet, order: list[tuple[str, int]]) -> np.ndarray:
+    def hits(self, unedited: P.UneditedPass, order: list[tuple[str, int]]) -> np.ndarray:
         """[k, pairs] hits of the top-k% patches (the changing pairs depend on the agent alone: aligned)."""
         rows = []
         for k in IIA_PERCENTS:
             units: dict[str, list[int]] = {}
             for hook, channel in order[: max(1, math.ceil(k / 100 * len(order)))]:
                 units.setdefault(hook, []).append(channel)
-            rows.append(P.interchange_hits(agent, pairs, P.channel_edits(units), target="agent"))
+            rows.append(P.interchange_hits(unedited.agent, unedited.pairs, P.channel_edits(units), target="agent",
+                                           unedited=unedited))
         return np.stack(rows)
 
     def score(self, answer, seed: int) -> ScoreReport:
         from mirl.calibration import unit_ordering
 
         counts = {h: shape[0] for h, shape in CONV_HOOKS.items()}
-        agent = self.load_agent()
-        pairs = self.test_pairs(seed)
+        unedited = P.UneditedPass(self.load_agent(), self.test_pairs(seed))
         rng = np.random.default_rng(derive_seed(seed, "random-orderings"))
-        floor = float(np.mean([self.hits(agent, pairs, unit_ordering(
+        floor = float(np.mean([self.hits(unedited, unit_ordering(
             {h: rng.random(n) for h, n in counts.items()}, counts, seed)).mean() for _ in range(RANDOM_ORDERINGS)]))
-        return self.score_hits(self.hits(agent, pairs, unit_ordering(answer.scores, counts, seed)), floor, seed)
+        return self.score_hits(self.hits(unedited, unit_ordering(answer.scores, counts, seed)), floor, seed)
 
     def score_hits(self, hits: np.ndarray, floor: float, seed: int) -> ScoreReport:
         from mirl.scoring import mean_ci
@@ -327,10 +327,12 @@ class HasKeyPlanted(DoorKeyTask):
         order = [c for _, c in unit_ordering(answer.scores, {P.PLANT_HOOK: P.PLANT_SHAPE[0]}, seed)]
         agent = self.load_agent()
         pairs = self.test_pairs(seed)
+        unedited = P.UneditedPass(agent, pairs)
         curve = {}
         for k in IIA_PERCENTS:
             top = order[: max(1, math.ceil(k / 100 * len(order)))]
-            curve[k] = float(P.interchange_hits(agent, pairs, P.channel_edits({P.PLANT_HOOK: top})).mean())
+            curve[k] = float(P.interchange_hits(agent, pairs, P.channel_edits({P.PLANT_HOOK: top}),
+                                                unedited=unedited).mean())
         return self.score_ranking(np.asarray(answer.scores[P.PLANT_HOOK], dtype=np.float64), curve, seed)
 
     def score_ranking(self, scores: np.ndarray, curve: dict[int, float], seed: int) -> ScoreReport:
@@ -421,11 +423,12 @@ class SubspacePlanted(DoorKeyTask):
         basis = orthonormal_columns(answer.weights[P.PLANT_HOOK])
         agent = self.load_agent()
         pairs = self.test_pairs(seed)
+        unedited = P.UneditedPass(agent, pairs)
 
         def hits(q: np.ndarray) -> np.ndarray:
             if q.shape[1] == 0:  # nothing patched
-                return P.interchange_hits(agent, pairs, lambda cache: [])
-            return P.interchange_hits(agent, pairs, P.plant_edits(P.Plant(basis=q.T)))
+                return P.interchange_hits(agent, pairs, lambda cache: [], unedited=unedited)
+            return P.interchange_hits(agent, pairs, P.plant_edits(P.Plant(basis=q.T)), unedited=unedited)
 
         rng = np.random.default_rng(derive_seed(seed, "random-subspaces"))
         features = basis.shape[0]
