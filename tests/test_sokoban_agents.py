@@ -24,7 +24,8 @@ def test_the_feed_forward_baseline_solves_held_out_two_box_levels_as_its_card_sa
     first = A.play(agent, levels, seed=3)
     rate = first["solved"].mean()
     assert abs(rate - card["metrics"]["test_solved_2box"]) < 0.05 and rate > 0.9
-    again = A.play(agent, levels, seed=3, thinking=4)  # no state: thinking changes nothing
-    np.testing.assert_array_equal(first["solved"], again["solved"])
-    np.testing.assert_array_equal(first["length"], again["length"])
+    # no state: thinking changes nothing (on the first 100 levels: a play's draws depend on its batch size)
+    plain, thinking = (A.play(agent, levels[:100], seed=3, thinking=k) for k in (0, 4))
+    np.testing.assert_array_equal(plain["solved"], thinking["solved"])
+    np.testing.assert_array_equal(plain["length"], thinking["length"])
     assert first["length"][first["solved"]].mean() < 30  # solved levels take ~optimal walks, not wandering

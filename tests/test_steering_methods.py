@@ -41,7 +41,10 @@ def test_coinrun_pairs_differ_only_in_the_coin_pixels():
     assert (changed > 0).all() and (changed <= 40).all()  # the coin is a ~5-6 px cross at 64×64
 
 
+# on the worker of the maze tests (tests/conftest.py): the unedited plays that every maze/retarget-v1 and
+# goal-suppress-v1 scoring needs are computed once per process (Task.answer_free), ~6 s of retarget's 18
 @pytest.mark.slow
+@pytest.mark.xdist_group("scored-maze")
 def test_channel_clamp_retargets_the_smoke_agent_and_mean_difference_the_maze_agent():
     smoke = evaluate(get_tasks().get("smoke/goal-retarget-v1"), get_methods().get("channel-clamp"), seed=0)
     assert smoke.status == "ok" and smoke.normalized_score > 0.9, smoke.error
@@ -83,6 +86,7 @@ def test_projection_removal_candidates_remove_the_direction_and_clamp_it():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("scored-maze")
 def test_projection_removal_suppresses_the_maze_agents_goal_seeking_above_random_edits():
     result = evaluate(get_tasks().get("maze/goal-suppress-v1"), get_methods().get("projection-removal"), seed=0)
     assert result.status == "ok", result.error

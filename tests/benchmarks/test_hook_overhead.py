@@ -136,6 +136,6 @@ def test_nnsight_overhead_for_reference(benchmark, case):
                 "nnsight": nnsight_trace,
             }
         )
-        _run(benchmark, timer, max(3, rounds // 2))
+        _run(benchmark, timer, max(3, rounds // 4))  # a reference figure, not asserted: fewer rounds do
     benchmark.extra_info["nnsight_version"] = nnsight.__version__
     print(f"\n{case}: ours {timer.ratio('ours'):.3f}, nnsight {timer.ratio('nnsight'):.3f} (× plain forward)")
