@@ -177,3 +177,35 @@ def run_cli(cli_cwd):
         )
 
     return run
+
+
+@pytest.fixture
+def cli(cli_cwd):
+    """``cli(*args, home=PATH, env=None)``: ``mirl ARGS`` run in this process (``mirl.cli.main.main``), with the
+    environment, working directory and CompletedProcess that ``run_cli`` gives. For tests of what a command does: it
+    shares this process's imports and sealed template instead of starting Python, torch and a template of its
+    own (~5 s of CPU per command). What only a process shows — ``python -m mirl`` itself, stdout holding nothing
+    but JSON, ``--jobs``, a kill, W&B's service, import errors — stays with ``run_cli``."""
+    import contextlib
+    import io
+
+    def run(*args: str, home: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+        from mirl.cli.main import main
+
+        saved, cwd = dict(os.environ), os.getcwd()
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            os.environ.update({"MIRL_HOME": str(home), "WANDB_MODE": "disabled", **(env or {})})
+            os.chdir(cli_cwd)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse's usage errors
+                    code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            os.chdir(cwd)
+            os.environ.clear()  # a command may set variables (--in-process sets MIRL_IN_PROCESS): none outlives it
+            os.environ.update(saved)
+        return subprocess.CompletedProcess(["mirl", *args], code, out.getvalue(), err.getvalue())
+
+    return run

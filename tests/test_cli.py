@@ -145,19 +145,19 @@ def test_bench_with_unknown_tasks_or_methods(home, run_cli):
 
 
 @pytest.mark.slow
-def test_bench_resumes_where_it_stopped_and_force_reruns(home, run_cli):
+def test_bench_resumes_where_it_stopped_and_force_reruns(home, cli):
     args = ("bench", "--tasks", "smoke/goal-readout-v1", "--methods", "random", "oracle", "--no-wandb",
             "--format", "json")
-    first = run_cli(*args, home=home)
+    first = cli(*args, home=home)
     assert first.returncode == 0, first.stderr
     progress = [line for line in first.stderr.splitlines() if line.startswith("[")]
     # random is stochastic: seeds 0, 1, 2 (--stochastic-seeds 3 by default); the oracle runs once
     assert len(progress) == 4 and "eta" in progress[-1] and "4/4" in progress[-1]
     assert sum("random (seed " in line for line in progress) == 3
-    again = run_cli(*args, home=home)
+    again = cli(*args, home=home)
     assert "4 of 4 runs already stored" in again.stderr
     assert not [line for line in again.stderr.splitlines() if line.startswith("[")]
-    forced = run_cli(*args, "--force", "--stochastic-seeds", "1", home=home)
+    forced = cli(*args, "--force", "--stochastic-seeds", "1", home=home)
     assert sum(line.startswith("[") for line in forced.stderr.splitlines()) == 2
 
     from mirl.leaderboards.store import ResultStore
@@ -186,28 +186,28 @@ def test_bench_jobs_run_in_parallel_processes_with_the_same_scores(tmp_path, run
 
 
 @pytest.mark.slow
-def test_verify_reruns_a_stored_result_and_reports_reproduction(home, run_cli):
-    proc = run_cli("run", "smoke/goal-readout-v1", "--method", "random", "--seed", "2", "--json", "--no-wandb",
+def test_verify_reruns_a_stored_result_and_reports_reproduction(home, cli):
+    proc = cli("run", "smoke/goal-readout-v1", "--method", "random", "--seed", "2", "--json", "--no-wandb",
                    home=home)
     stored = json.loads(proc.stdout)[0]
-    check = run_cli("verify", stored["result_id"][:10], home=home)
+    check = cli("verify", stored["result_id"][:10], home=home)
     assert check.returncode == 0, check.stderr
     report = json.loads(check.stdout)
     assert report["reproduced"] and report["rerun_score"] == pytest.approx(stored["score"])
     assert "reproduced" in check.stderr
-    assert "no stored result 'abcdef12'" in one_line_error(run_cli("verify", "abcdef12", home=home))
-    assert "must be hexadecimal" in one_line_error(run_cli("verify", "xyz", home=home))
+    assert "no stored result 'abcdef12'" in one_line_error(cli("verify", "abcdef12", home=home))
+    assert "must be hexadecimal" in one_line_error(cli("verify", "xyz", home=home))
 
 
-def test_compare_pairs_two_methods_on_the_same_instances(home, run_cli):
-    proc = run_cli("run", "smoke/goal-readout-v1", "--method", "random", "oracle", "--no-wandb", home=home)
+def test_compare_pairs_two_methods_on_the_same_instances(home, cli):
+    proc = cli("run", "smoke/goal-readout-v1", "--method", "random", "oracle", "--no-wandb", home=home)
     assert proc.returncode == 0, proc.stderr
-    check = run_cli("compare", "smoke/goal-readout-v1", "oracle", "random", home=home)
+    check = cli("compare", "smoke/goal-readout-v1", "oracle", "random", home=home)
     assert check.returncode == 0, check.stderr
     out = json.loads(check.stdout)
     assert out["n"] == 500 and out["ci_low"] > 0.8 and "a beats b" in check.stderr
     assert "no stored ok result of ['linear-probe']" in one_line_error(
-        run_cli("compare", "smoke/goal-readout-v1", "oracle", "linear-probe", home=home))
+        cli("compare", "smoke/goal-readout-v1", "oracle", "linear-probe", home=home))
 
 
 # --- help and schemas -------------------------------------------------------------------------------------

@@ -215,8 +215,8 @@ GOAL_UNITS_METHODS = {"ablation-scan", "activation-variance", "gradient-x-activa
 
 
 @pytest.mark.slow
-def test_bench_end_to_end(home, run_cli, cli_cwd):
-    proc = run_cli("bench", "--tasks", "smoke/*", "--no-wandb", home=home)  # coinrun: benchmarks/test_task_scoring.py
+def test_bench_end_to_end(home, cli, cli_cwd):
+    proc = cli("bench", "--tasks", "smoke/*", "--no-wandb", home=home)  # coinrun: benchmarks/test_task_scoring.py
 
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -236,7 +236,7 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
         assert abs(float(by_method["random"][3])) < 0.3, task  # random ≈ 0 normalised
     assert list(cli_cwd.iterdir()) == []
 
-    proc = run_cli("leaderboard", "--format", "json", home=home)
+    proc = cli("leaderboard", "--format", "json", home=home)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert sorted(data) == SMOKE_TASK_IDS
@@ -253,7 +253,7 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
         low, high = ((random_row[k] - floor) / (ceiling - floor) for k in ("ci_low", "ci_high"))
         assert low <= 0.05 and high >= -0.05, (task, floor, random_row)
 
-    proc = run_cli("leaderboard", "--format", "json", "--task", "smoke/goal-units-v1", home=home)
+    proc = cli("leaderboard", "--format", "json", "--task", "smoke/goal-units-v1", home=home)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert list(data) == ["smoke/goal-units-v1"]
@@ -263,5 +263,5 @@ def test_bench_end_to_end(home, run_cli, cli_cwd):
     for row in data["smoke/goal-units-v1"]["rows"]:
         assert JSON_FIELDS <= set(row)
 
-    proc = run_cli("leaderboard", "--format", "md", "--task", "smoke/goal-units-v1", home=home)
+    proc = cli("leaderboard", "--format", "md", "--task", "smoke/goal-units-v1", home=home)
     assert proc.returncode == 0 and proc.stdout.startswith("### smoke/goal-units-v1 (auroc)")
