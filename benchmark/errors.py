@@ -47,3 +47,15 @@ def one_line(exc: BaseException) -> str:
     where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
     message = str(exc).splitlines()[0] if str(exc) else ""
     return f"method raised {type(exc).__name__}{where}: {message}".rstrip(": ")
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Print a one-line warning on stderr, once per process (a bench of many runs says it once)."""
+    import sys
+
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"mirl: warning: {message}", file=sys.stderr)

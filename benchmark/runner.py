@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError, one_line
+from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError, one_line, warn_once
 from mirl.method import Method, instantiate
 from mirl.provenance import provenance
 from mirl.schemas import Compute, Result, utc_now
-from mirl.seeding import check_seed, seed_everything
+from mirl.seeding import check_seed, seed_everything, test_salt
 from mirl.task import Task
 
 if TYPE_CHECKING:
@@ -91,12 +91,24 @@ class Solution:
     answer: Any
     error: str | None
     compute: Compute
-    sealed: bool
+    sealed: bool | str  # True, "partial" (a worker of this process's user: see ``sealing``) or False (in-process)
 
 
 def sealed_by_default() -> bool:
     """Methods run sealed unless ``MIRL_IN_PROCESS=1`` (``mirl run --in-process``: a debugger can step into them)."""
     return os.environ.get("MIRL_IN_PROCESS", "") != "1"
+
+
+def sealing() -> bool | str:
+    """How sealed a worker run is here: True where workers run as an unprivileged user of their own (they cannot
+    read this process's memory, environment or salt file), "partial" where they run as this process's user (their
+    own process and view, but not a barrier: said once, as a warning, when a private salt is set)."""
+    if template().own_user:
+        return True
+    if test_salt():
+        warn_once(f"sealed workers run as this process's user ({template().same_user_reason}): a method could read "
+                  "the private salt; results are marked sealed: partial")
+    return "partial"
 
 
 def is_reference(method: Method) -> bool:
@@ -124,6 +136,8 @@ def solve(task: Task, method_cls: type[Method] | Method, seed: int = 0, sealed: 
         view = task.view(seed)  # verifies the agent's sha256 and seeds everything
     except MirlError as exc:
         return Solution(None, str(exc), Compute(), sealed)
+    if sealed:
+        sealed = sealing()
     answer, error, compute = _run_solve(method, view, sealed)
     if error is None and compute.wall_seconds > spec.budget.wall_seconds:
         error = f"budget exceeded: {compute.wall_seconds:.1f} s wall time > {spec.budget.wall_seconds:g} s allowed"
@@ -135,7 +149,7 @@ def solve(task: Task, method_cls: type[Method] | Method, seed: int = 0, sealed: 
         return Solution(None, str(exc), compute, sealed)
 
 
-def _run_solve(method: Method, view: TaskView, sealed: bool) -> tuple[Any, str | None, Compute]:
+def _run_solve(method: Method, view: TaskView, sealed: bool | str) -> tuple[Any, str | None, Compute]:
     """(answer, None, compute) or (None, one-line reason, compute) of ``method.solve`` on ``view``'s task."""
     limit = view.spec.budget.wall_seconds
     meter = view.meter

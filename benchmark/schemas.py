@@ -351,7 +351,8 @@ class Provenance(_Model):
     method_plugin: str | None = Field(default=None, description="Plugin (entry point) providing the method")
     task_plugin: str | None = Field(default=None, description="Plugin (entry point) providing the task")
     test_salt: Literal["public", "private"] = Field(
-        description="'private' when MIRL_TEST_SALT was set (official runs); 'public' reproduces anywhere"
+        description="'private' when a private salt was set (MIRL_TEST_SALT_FILE, official runs); 'public' reproduces "
+        "anywhere"
     )
 
 
@@ -378,9 +379,11 @@ class Result(_Model):
         default=None, description="Per-test-instance values whose mean is the primary score, in the test split's "
         "fixed order (for paired comparisons); None where the primary score is not such a mean")
     compute: Compute
-    sealed: bool | None = Field(
-        default=None, description="Whether solve() ran in a sealed worker process (false: --in-process, for "
-        "debugging); None on results stored before mirl recorded it")
+    sealed: bool | Literal["partial"] | None = Field(
+        default=None, description="How solve() ran: true, in a sealed worker process of an unprivileged user of its "
+        "own (mirl ran as root); 'partial', in a worker process of mirl's own user, which could read mirl's memory, "
+        "environment and salt file; false, in mirl's process (--in-process, for debugging). None on results stored "
+        "before mirl recorded it; results stored before 'partial' existed say true for a worker of mirl's user")
     provenance: Provenance
     created_at: str = Field(description="UTC timestamp, ISO 8601")
 

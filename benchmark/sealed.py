@@ -3,10 +3,12 @@
 The template is a separate interpreter started once (its own session, an environment built from an
 allow-list), with numpy, torch and mirl imported, holding no task. For each call the parent sends it the
 function and its arguments (pickled: parent → worker only); the template forks a worker, which starts its own
-session, caps its memory with ``RLIMIT_DATA``, points its stdout at stderr (a ``print`` cannot corrupt the
-answer), runs the function and writes the result as a ``mirl.wire`` frame on a socket of its own. The template
-hands the socket's other end to the parent (``SCM_RIGHTS``) and, when the worker ends, its exit status. The parent
-reads the frame against the wall deadline, then kills the worker's whole process group, done or not.
+session, switches to an unprivileged user where it can (``UNPRIVILEGED_USER``, where mirl runs as root and that
+user can read the interpreter and its packages: ``Template.own_user``), caps its memory with ``RLIMIT_DATA``, points
+its stdout at stderr (a ``print`` cannot corrupt the answer), runs the function and writes the result as a
+``mirl.wire`` frame on a socket of its own. The template hands the socket's other end to the parent (``SCM_RIGHTS``)
+and, when the worker ends, its exit status. The parent reads the frame against the wall deadline, then kills the
+worker's whole process group, done or not.
 
 While it runs, the function may ask the parent for what only the parent holds (``request(name, **kwargs)``: the
 train split, train environments): the request travels as a ``mirl.wire`` frame like an answer, the parent's
@@ -36,6 +38,8 @@ from mirl import wire
 from mirl.errors import one_line
 
 # Variables a worker may see: what Python, torch and the C libraries need to run; never mirl's secrets.
+# Where mirl runs as root, workers switch to this user: it cannot read mirl's memory, environment or salt file.
+UNPRIVILEGED_USER = "nobody"
 ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED",
              "VIRTUAL_ENV", "MIRL_HOME")
 GRACE_SECONDS = 1.0  # past the wall budget before the worker's group is killed
@@ -81,7 +85,22 @@ class Template:
             if self._sock.recv(1) != b"R":
                 raise RuntimeError(f"the sealed template process did not start (exit code {self._process.wait()}); "
                                    "its error is on stderr above")
+            (length,) = MESSAGE.unpack(_recv_exactly(self._sock, MESSAGE.size))
+            self._isolation = json.loads(_recv_exactly(self._sock, length))
             self._ready = True
+
+    @property
+    def own_user(self) -> bool:
+        """Whether workers run as an unprivileged user of their own (``nobody``), which cannot read this process's
+        memory or environment, nor a salt file only its user may read. Otherwise they run as this process's
+        user (``same_user_reason`` says why): their own process, but not a barrier."""
+        self._wait_ready()
+        return self._isolation["user"] is not None
+
+    @property
+    def same_user_reason(self) -> str | None:
+        self._wait_ready()
+        return self._isolation["reason"]
 
     @property
     def alive(self) -> bool:
@@ -253,8 +272,10 @@ def _template_main(fd: int, preload: list[str], parent: int) -> None:
         imported = importlib.import_module(module)
         if function:
             getattr(imported, function)()
+    drop, reason = _unprivileged_user()
     sock = socket.socket(fileno=fd)
-    sock.sendall(b"R")
+    isolation = json.dumps({"user": UNPRIVILEGED_USER if drop else None, "reason": reason}).encode()
+    sock.sendall(b"R" + MESSAGE.pack(len(isolation)) + isolation)
     while True:
         header = sock.recv(MESSAGE.size, socket.MSG_WAITALL)
         if len(header) < MESSAGE.size:
@@ -274,7 +295,7 @@ def _template_main(fd: int, preload: list[str], parent: int) -> None:
             _die_with_parent(template)
             sock.close()
             parent_end.close()
-            _worker(request, worker_end.detach())  # never returns
+            _worker(request, worker_end.detach(), drop, template)  # never returns
         worker_end.close()
         socket.send_fds(sock, [b"F"], [parent_end.fileno()])
         sock.sendall(struct.pack(">q", pid))
@@ -317,12 +338,64 @@ def _read_from_parent(n: int) -> bytearray:
     return _read_exactly(_CHANNEL, n, "the parent closed the sealed worker's channel")
 
 
-def _worker(request: bytes, answer_fd: int) -> None:
+def _unprivileged_user() -> tuple[tuple[int, int] | None, str | None]:
+    """In the template: the (uid, gid) its workers switch to, or None and why they stay this process's user. Only
+    root can switch; the unprivileged user must be able to read the interpreter and its packages, since a method
+    imports what the template has not (a probe child switches and checks before any worker does)."""
+    if os.geteuid() != 0:
+        return None, "mirl does not run as root, so its workers cannot switch to another user"
+    import pwd
+
+    try:
+        user = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        return None, f"this system has no user {UNPRIVILEGED_USER!r}"
+    import site
+
+    # where this Python and its packages live: what a method's lazy imports read (an unreadable entry elsewhere on
+    # sys.path, such as the working directory, is skipped by the import system, not an error)
+    paths = sorted({os.path.realpath(sys.executable), *(p for p in site.getsitepackages() if os.path.isdir(p)),
+                    *(os.path.dirname(m.__file__) for m in list(sys.modules.values())
+                      if isinstance(getattr(m, "__file__", None), str) and os.path.isabs(m.__file__))})
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the probe: switch as a worker would, then report the first path it cannot read
+        code = 1
+        try:
+            os.close(readable)
+            _switch_user(user.pw_uid, user.pw_gid)
+            blocked = [p for p in paths if not os.access(p, os.R_OK | os.X_OK if os.path.isdir(p) else os.R_OK)]
+            os.write(writable, json.dumps(blocked[:1]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writable)
+    with os.fdopen(readable, "rb") as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not report:
+        return None, f"switching to user {UNPRIVILEGED_USER!r} failed"
+    blocked = json.loads(report)
+    if blocked:
+        return None, f"user {UNPRIVILEGED_USER!r} cannot read {blocked[0]}, where this Python or its packages live"
+    return (user.pw_uid, user.pw_gid), None
+
+
+def _switch_user(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def _worker(request: bytes, answer_fd: int, drop: tuple[int, int] | None = None, template: int | None = None) -> None:
     global _CHANNEL
     _CHANNEL = answer_fd
     code = 0
     try:
         os.setsid()
+        if drop is not None:
+            _switch_user(*drop)
+            _die_with_parent(template)  # a change of user clears the parent-death signal: set it again
         os.dup2(2, 1)  # print() goes to stderr, never into the answer channel
         fn, args, memory_bytes = pickle.loads(request)
         import resource

@@ -9,9 +9,10 @@ import sys
 
 import numpy as np
 
-from mirl.errors import MirlError
+from mirl.errors import MirlError, warn_once
 
 TEST_SALT_ENV = "MIRL_TEST_SALT"
+TEST_SALT_FILE_ENV = "MIRL_TEST_SALT_FILE"
 MAX_SEED = 2**32  # a task seed is 0 <= seed < 2**32, what every RNG mirl feeds it to accepts
 
 
@@ -43,12 +44,41 @@ def derive_seed(seed: int, *purpose: str) -> int:
 
 
 def test_salt() -> str:
-    """The secret salt of official runs; the public default ("") lets anyone reproduce numbers."""
-    return os.environ.get(TEST_SALT_ENV, "")
+    """The secret salt of official runs; the public default ("") lets anyone reproduce numbers. Read when a
+    scorer asks, from the file that ``MIRL_TEST_SALT_FILE`` names (only its owner may read it: chmod 600), or from
+    ``MIRL_TEST_SALT`` with a warning: any process of the same user can read another's environment."""
+    path = os.environ.get(TEST_SALT_FILE_ENV)
+    if path:
+        return _salt_from_file(path)
+    value = os.environ.get(TEST_SALT_ENV, "")
+    if value:
+        warn_once(f"{TEST_SALT_ENV} is an environment variable, which any process of this user can "
+                   f"read; put the salt in a file only you can read (chmod 600) and set {TEST_SALT_FILE_ENV} to its path")
+    return value
+
+
+def _salt_from_file(path: str) -> str:
+    import stat
+
+    try:
+        info = os.stat(path)
+        text = open(path, encoding="utf-8").read().strip()
+    except OSError as exc:
+        raise MirlError(f"{TEST_SALT_FILE_ENV}={path}: cannot read the salt file ({exc.strerror}); "
+                        "create it (chmod 600) or unset the variable") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise MirlError(f"{TEST_SALT_FILE_ENV}={path}: others can read it (mode {stat.S_IMODE(info.st_mode):o}); "
+                        f"run: chmod 600 {path}")
+    if not text:
+        raise MirlError(f"{TEST_SALT_FILE_ENV}={path}: the file is empty; write the salt in it")
+    if os.environ.get(TEST_SALT_ENV, text) != text:
+        raise MirlError(f"both {TEST_SALT_FILE_ENV} and {TEST_SALT_ENV} are set, to different salts; unset "
+                        f"{TEST_SALT_ENV}")
+    return text
 
 
 def test_seed(seed: int) -> int:
-    """Seed of the test split: only scorers call this, and it depends on MIRL_TEST_SALT."""
+    """Seed of the test split: only scorers call this, and it depends on the salt (``test_salt``)."""
     return derive_seed(seed, "test", test_salt())
 
 

@@ -1,7 +1,7 @@
 """The task contract: a spec, a budgeted view of the train split for methods, and a scorer on the test split.
 
 Information barrier: ``Task.view(seed)`` hands a method the train split only; the test split is derived
-inside ``Task.score`` from the seed and ``MIRL_TEST_SALT`` (see ``mirl.seeding.test_seed``).
+inside ``Task.score`` from the seed and the salt (see ``mirl.seeding.test_seed``).
 """
 
 from __future__ import annotations

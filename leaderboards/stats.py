@@ -37,9 +37,10 @@ class Row:
     normalized_ci_high: float | None = None
     seeds: int = 1
     """Seeds with an ok result (a stochastic method runs on several: ``mirl bench --stochastic-seeds``)."""
-    sealed: bool | None = None
-    """Whether the result's solve() ran in a sealed worker (False: --in-process, or mirl's reference oracle, which
-    runs in the scoring process by design; None: stored before mirl said)."""
+    sealed: bool | str | None = None
+    """How the result's solve() ran (``Result.sealed``): True or "partial" in a worker process (of its own user, or
+    of mirl's), False in the scoring process (--in-process, or mirl's reference oracle, by design); None: stored
+    before mirl said."""
 
     @property
     def marked_in_process(self) -> bool:

@@ -153,8 +153,21 @@ def test_memory_over_the_cap_is_a_failed_run(template):
     assert not outcome.ok and "memory" in outcome.error, outcome.error
 
 
-def test_a_child_the_method_started_dies_with_its_worker(template, tmp_path):
-    pid_file = tmp_path / "child.pid"
+@pytest.fixture
+def drop_box():
+    """A folder any user may write to (pytest's own are its user's only): a worker that switched to an unprivileged
+    user (where mirl runs as root and that user can read Python) leaves its notes there."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="mirl-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_child_the_method_started_dies_with_its_worker(template, drop_box):
+    pid_file = drop_box / "child.pid"
     outcome = template.call(starts_a_child_and_hangs, str(pid_file), wall_seconds=1.0)
     assert outcome.error.startswith("budget exceeded")
     child = int(pid_file.read_text())
@@ -209,8 +222,8 @@ def test_a_function_defined_in_a_test_runs_too(template):
     np.testing.assert_array_equal(outcome.answer["values"], [3, 4])
 
 
-def test_a_killed_parent_takes_its_template_and_worker_with_it(tmp_path):
-    worker_file, template_file = tmp_path / "worker.pid", tmp_path / "template.pid"
+def test_a_killed_parent_takes_its_template_and_worker_with_it(drop_box):
+    worker_file, template_file = drop_box / "worker.pid", drop_box / "template.pid"
     script = (f"import sys; sys.path[:0] = {sys.path!r}\n"
               "from pathlib import Path\nfrom mirl.sealed import Template\nfrom test_sealed import says_where_and_hangs\n"
               "template = Template()\n"
@@ -231,3 +244,50 @@ def test_a_killed_parent_takes_its_template_and_worker_with_it(tmp_path):
     while (alive(template) or alive(worker)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(template) and not alive(worker)
+
+
+def test_a_template_says_whether_its_workers_run_as_a_user_of_their_own():
+    with Template() as template:
+        if os.geteuid() != 0:
+            assert not template.own_user and "does not run as root" in template.same_user_reason
+        elif template.own_user:  # they do: a worker is that user
+            import pwd
+
+            outcome = template.call(os.getuid, wall_seconds=10)
+            assert outcome.answer == pwd.getpwnam("nobody").pw_uid
+        else:  # as here when Python lives where that user cannot read (/root/.pyenv under a 0700 /root)
+            assert "cannot read" in template.same_user_reason or "no user" in template.same_user_reason
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can switch a process to another user")
+def test_a_process_switched_to_nobody_cannot_read_the_salt_file_or_our_environment(tmp_path):
+    """What a worker that switched users cannot read (the same switch as mirl.sealed's): a 0600 salt file of
+    mirl's user, mirl's environment and memory. Checked in a forked child of this test (bounded, its own session)."""
+    import pwd
+
+    from mirl.sealed import _switch_user
+
+    salt = tmp_path / "salt"
+    salt.write_text("secret")
+    salt.chmod(0o600)
+    nobody = pwd.getpwnam("nobody")
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()
+            _switch_user(nobody.pw_uid, nobody.pw_gid)
+            readable = []
+            for path in (str(salt), f"/proc/{parent}/environ", f"/proc/{parent}/mem"):
+                try:
+                    with open(path, "rb") as f:
+                        f.read(1)
+                    readable.append(path)
+                except OSError:
+                    pass
+            code = 0 if not readable else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

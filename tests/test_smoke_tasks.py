@@ -108,6 +108,36 @@ def test_test_split_depends_on_salt_and_is_disjoint_from_train(monkeypatch):
     assert pairs(*t.test_states(0)) != test
 
 
+def test_a_private_salt_comes_from_a_file_only_its_owner_reads(tmp_path, monkeypatch, capsys):
+    from mirl.errors import MirlError
+    from mirl.seeding import test_salt, test_seed
+
+    salt = tmp_path / "salt"
+    salt.write_text("official-secret\n")
+    salt.chmod(0o600)
+    monkeypatch.setenv("MIRL_TEST_SALT_FILE", str(salt))
+    from_file = test_seed(0)
+    assert test_salt() == "official-secret" and capsys.readouterr().err == ""  # no warning: the file is private
+    monkeypatch.delenv("MIRL_TEST_SALT_FILE")
+    public = test_seed(0)
+    monkeypatch.setenv("MIRL_TEST_SALT", "official-secret")
+    assert test_seed(0) == from_file != public  # the same salt either way
+    test_salt()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 1 and all("MIRL_TEST_SALT is an environment variable" in line for line in err)  # once a process
+    monkeypatch.setenv("MIRL_TEST_SALT_FILE", str(salt))
+    monkeypatch.setenv("MIRL_TEST_SALT", "another")
+    with pytest.raises(MirlError, match="different salts"):
+        test_salt()
+    monkeypatch.delenv("MIRL_TEST_SALT")
+    salt.chmod(0o644)
+    with pytest.raises(MirlError, match=f"others can read it .*chmod 600 {salt}"):
+        test_salt()
+    monkeypatch.setenv("MIRL_TEST_SALT_FILE", str(tmp_path / "missing"))
+    with pytest.raises(MirlError, match="cannot read the salt file"):
+        test_salt()
+
+
 # -- the shipped agent ---------------------------------------------------------------------------------
 
 GOLDEN_HOOKS = {
