@@ -62,7 +62,8 @@ def _salt_from_file(path: str) -> str:
 
     try:
         info = os.stat(path)
-        text = open(path, encoding="utf-8").read().strip()
+        with open(path, encoding="utf-8") as file:
+            text = file.read().strip()
     except OSError as exc:
         raise MirlError(f"{TEST_SALT_FILE_ENV}={path}: cannot read the salt file ({exc.strerror}); "
                         "create it (chmod 600) or unset the variable") from None

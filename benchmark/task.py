@@ -131,6 +131,8 @@ class View:
         return self._agents
 
     def _load_agents(self) -> dict[str, BudgetedAgent]:
+        """Each view kind loads them its own way (TaskView from the Task's checkpoints, WorkerView from the copies
+        the worker was sent)."""
         raise NotImplementedError
 
     @property
