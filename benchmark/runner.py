@@ -206,7 +206,8 @@ def evaluate(
     ``solution``, the method's ``solve`` for the same (task, seed) where the caller has it already."""
     seed = check_seed(seed)
     spec = task.spec
-    info = instantiate(method_cls).info
+    method = instantiate(method_cls)
+    info = method.info
     primary = spec.metric(spec.primary_metric)
     base = dict(
         result_id=uuid.uuid4().hex,
@@ -230,6 +231,7 @@ def evaluate(
 
     solution = solve(task, method_cls, seed, sealed) if solution is None else solution
     base["sealed"] = solution.sealed
+    base["reference"] = is_reference(method)
     compute, answer = solution.compute.model_copy(), solution.answer
     if solution.error is not None:
         return failed(solution.error, compute)

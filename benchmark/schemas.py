@@ -384,6 +384,9 @@ class Result(_Model):
         "own (mirl ran as root); 'partial', in a worker process of mirl's own user, which could read mirl's memory, "
         "environment and salt file; false, in mirl's process (--in-process, for debugging). None on results stored "
         "before mirl recorded it; results stored before 'partial' existed say true for a worker of mirl's user")
+    reference: bool = Field(
+        default=False, description="True for mirl's scorer-side known-answer tool (the oracle, which reads the "
+        "ground truth in the scoring process by design): shown apart from the ranked rows, never ranked")
     provenance: Provenance
     created_at: str = Field(description="UTC timestamp, ISO 8601")
 

@@ -193,10 +193,6 @@ class TaskView(View):
         self.meter.check()
         return self._task.make_train_env(self, num_envs)
 
-    def oracle_answer(self) -> Any:
-        """The answer that is right by construction; only tasks with planted ground truth (smoke) have one."""
-        return self._task.oracle_answer(self)
-
 
 # (task id, agents' sha256s, seed, test size) → what a scorer computed without the answer (Task.answer_free)
 _ANSWER_FREE: dict[tuple, Any] = {}

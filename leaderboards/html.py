@@ -44,9 +44,11 @@ def overall_table(boards: dict[str, list[Row]]) -> str:
     for m in methods:
         values = [cells[(m, t)] for t in tasks if t not in old and cells.get((m, t)) is not None]
         means[m] = sum(values) / len(values) if values else None
-    for m in sorted(methods, key=lambda m: -(means[m] if means[m] is not None else -math.inf)):
+    references = {r.method for rows in boards.values() for r in rows if r.status == "ok" and r.reference}
+    for m in sorted(methods, key=lambda m: (m in references, -(means[m] if means[m] is not None else -math.inf))):
         row = "".join(f"<td>{_num(cells.get((m, t)), 2)}</td>" for t in tasks)
-        body.append(f"<tr><td class='m'>{_e(m)}</td>{row}<td><b>{_num(means[m], 2)}</b></td></tr>")
+        label = f"{_e(m)} (reference)" if m in references else _e(m)
+        body.append(f"<tr><td class='m'>{label}</td>{row}<td><b>{_num(means[m], 2)}</b></td></tr>")
     return (f"<table class='overall'><tr><th class='m'>method</th>{head}<th>mean</th></tr>{''.join(body)}</table>"
             "<p>Normalised scores: each task's floor → 0, its ceiling or reference → 1; the mean is over the tasks "
             "a method was scored on, each at its latest version (superseded versions are shown, not averaged).</p>")
@@ -61,7 +63,8 @@ def task_table(rows: list[Row]) -> str:
             body.append(f"<tr class='failed'><td>×</td><td class='m'>{_e(r.method)}</td>"
                         f"<td colspan='9' class='m'>failed: {_e(r.error)}</td></tr>")
             continue
-        rank = f"{r.rank}=" if r.tied else str(r.rank)
+        rank = ("<span title='a reference that reads the ground truth: shown for scale, not ranked'>ref</span>"
+                if r.reference else f"{r.rank}=" if r.tied else str(r.rank))
         unsealed = (" <span title='solve() ran in the scoring process (--in-process), not in a sealed worker'>"
                     "(in-process)</span>" if r.marked_in_process else "")
         body.append(

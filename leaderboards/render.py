@@ -18,7 +18,7 @@ def _cells(row: Row) -> list[str]:
     if row.status != "ok":
         reason = (row.error or "")[:60]
         return ["×", row.method, f"failed: {reason}", "", "", "", "", _fmt(row.wall_seconds, 1), row.date, ""]
-    rank = f"{row.rank}=" if row.tied else str(row.rank)
+    rank = "ref" if row.reference else f"{row.rank}=" if row.tied else str(row.rank)
     score = f"{_fmt(row.score)} [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
     return [
         rank, row.method + (" (in-process)" if row.marked_in_process else ""), score, _fmt(row.normalized_score, 2),
@@ -38,7 +38,8 @@ def render_table(boards: dict[str, list[Row]], metric_names: dict[str, str]) -> 
         parts.append(f"{task}  ({metric_names.get(task, 'score')})\n" + "\n".join(lines))
     if not parts:
         return "no results yet: run `mirl bench` or `mirl run TASK --method NAME`"
-    return "\n\n".join(parts) + "\n\n(= : tied, 95% CIs overlap the row above)"
+    return "\n\n".join(parts) + ("\n\n(= : tied, 95% CIs overlap the row above; ref: a reference that reads the "
+                                  "ground truth, shown for scale, not ranked)")
 
 
 def render_markdown(boards: dict[str, list[Row]], metric_names: dict[str, str]) -> str:

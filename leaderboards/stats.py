@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 from mirl.schemas import Result
 
 
-# mirl's scorer-side known-answer tools, which run in the scoring process by design (mirl.runner.is_reference)
+# mirl's scorer-side known-answer tools, which run in the scoring process by design (mirl.runner.is_reference);
+# by name only for results stored before Result.reference existed
 REFERENCE_METHODS = ("oracle",)
 
 
@@ -42,14 +43,17 @@ class Row:
     of mirl's), False in the scoring process (--in-process, or mirl's reference oracle, by design); None: stored
     before mirl said."""
 
-    @property
-    def marked_in_process(self) -> bool:
-        """Shown as "(in-process)" on the boards: run unsealed by choice, not mirl's reference oracle."""
-        return self.sealed is False and self.method not in REFERENCE_METHODS
+    reference: bool = False
+    """mirl's known-answer tool (``Result.reference``): shown after the ranked rows, never ranked."""
     seed_mean: float | None = None
     seed_sd: float | None = None
     """Mean and standard deviation over those seeds of the normalised score (the raw score where a result
     has none); None for one seed."""
+
+    @property
+    def marked_in_process(self) -> bool:
+        """Shown as "(in-process)" on the boards: run unsealed by choice, not mirl's reference oracle."""
+        return self.sealed is False and not self.reference
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +78,13 @@ def _row(result: Result, runs: int) -> Row:
         forward_passes=result.compute.forward_passes, wall_seconds=result.compute.wall_seconds,
         date=result.created_at[:10], error=result.error, result_id=result.result_id,
         normalized_ci_low=norm_low, normalized_ci_high=norm_high, sealed=result.sealed,
+        reference=_is_reference(result),
     )
+
+
+def _is_reference(result: Result) -> bool:
+    """The runner marks it; an oracle result stored before it did is one that ran in the scoring process."""
+    return result.reference or (result.method in REFERENCE_METHODS and result.sealed in (False, None))
 
 
 def _seed_spread(row: Row, ok: list[Result]) -> None:
@@ -96,17 +106,18 @@ def _overlap(a: Row, b: Row, normalized: bool = False) -> bool:
 
 def task_rows(results: list[Result]) -> list[Row]:
     """Rows for one task, best first: each method's latest ok result (or its latest failure if it never
-    succeeded); a row whose CI overlaps the row above shares its rank."""
+    succeeded); a row whose CI overlaps the row above shares its rank. Reference rows (the oracle, which reads
+    the ground truth) follow the ranked ones, unranked; failures come last."""
     by_method: dict[str, list[Result]] = {}
     for r in sorted(results, key=lambda r: r.created_at):
         by_method.setdefault(r.method, []).append(r)
-    ok_rows, failed_rows = [], []
+    ok_rows, reference_rows, failed_rows = [], [], []
     for runs in by_method.values():
         ok = [r for r in runs if r.status == "ok"]
         if ok:
             row = _row(ok[-1], len(runs))
             _seed_spread(row, ok)
-            ok_rows.append(row)
+            (reference_rows if row.reference else ok_rows).append(row)
         else:
             failed_rows.append(_row(runs[-1], len(runs)))
     # Where floors are measured per answer (size-matched random-edit controls), raw scores of two methods sit
@@ -125,7 +136,8 @@ def task_rows(results: list[Result]) -> list[Row]:
             ok_rows[i - 1].tied = True
         else:
             row.rank = i + 1
-    return ok_rows + sorted(failed_rows, key=lambda row: row.method)
+    by_name = lambda row: row.method  # noqa: E731
+    return ok_rows + sorted(reference_rows, key=by_name) + sorted(failed_rows, key=by_name)
 
 
 def leaderboards(results: list[Result]) -> dict[str, list[Row]]:

@@ -126,6 +126,23 @@ def test_a_stochastic_method_shows_its_seed_to_seed_spread(make_result):
     assert "3: 0.10 ± 0.10" in table
 
 
+def test_the_reference_oracle_is_shown_after_the_ranked_rows_never_ranked(make_result):
+    results = [
+        scored(make_result, "oracle", 1.0, (1.0, 1.0), reference=True, sealed=False),
+        scored(make_result, "probe", 0.9, (0.85, 0.95), sealed=True),
+        scored(make_result, "random", 0.55, (0.5, 0.6), sealed=True),
+        make_result(method="broken", status="failed"),
+        # stored before results said so: an oracle that ran in the scoring process is mirl's reference
+        scored(make_result, "oracle", 1.0, (1.0, 1.0), sealed=None, task_id="smoke/goal-units-v1"),
+    ]
+    boards = leaderboards(results)
+    rows = boards["smoke/goal-readout-v1"]
+    assert [(r.method, r.rank, r.reference) for r in rows] == [
+        ("probe", 1, False), ("random", 2, False), ("oracle", None, True), ("broken", None, False)]
+    assert [(r.method, r.rank, r.reference) for r in boards["smoke/goal-units-v1"]] == [("oracle", None, True)]
+    assert "ref   oracle" in render_table({"t": rows}, {})
+
+
 def test_leaderboards_group_by_task(make_result):
     results = [
         scored(make_result, "a", 0.9, (0.8, 1.0), task_id="smoke/goal-units-v1"),
@@ -145,7 +162,7 @@ def test_leaderboards_group_by_task(make_result):
 @pytest.fixture
 def boards(make_result):
     results = [
-        scored(make_result, "oracle", 1.0, (1.0, 1.0), n=500),
+        scored(make_result, "oracle", 1.0, (1.0, 1.0), n=500, reference=True, sealed=False),
         scored(make_result, "probe", 0.8125, (0.75, 0.875), n=500),
         make_result(method="broken", status="failed", error="method raised ValueError at x.py:3: bad"),
         scored(make_result, "probe", 0.625, (0.5, 0.75), task_id="smoke/goal-units-v1", primary_metric="auroc"),
@@ -168,8 +185,8 @@ def test_render_markdown(boards):
     text = render_markdown(*boards)
     assert "### smoke/goal-readout-v1 (accuracy)" in text
     assert "| rank | method | score [95% CI] |" in text
-    assert "| 1 | oracle | 1.000 [1.000, 1.000] | 1.00 |" in text
-    assert "| 2 | probe | 0.812 [0.750, 0.875] | 0.62 |" in text
+    assert "| 1 | probe | 0.812 [0.750, 0.875] | 0.62 |" in text
+    assert "| ref | oracle | 1.000 [1.000, 1.000] | 1.00 |" in text  # shown for scale, after the ranked rows
     assert "| × | broken | failed: method raised ValueError" in text
     for line in text.splitlines():
         if line.startswith("|") and not line.startswith("|---"):
@@ -185,8 +202,9 @@ def test_render_json(boards):
     rows = board["rows"]
     for row in rows:
         assert JSON_FIELDS <= set(row)
-    assert [(r["rank"], r["method"]) for r in rows] == [(1, "oracle"), (2, "probe"), (None, "broken")]
-    probe = rows[1]
+    assert [(r["rank"], r["method"], r["reference"]) for r in rows] == [
+        (1, "probe", False), (None, "oracle", True), (None, "broken", False)]
+    probe = rows[0]
     assert (probe["score"], probe["ci_low"], probe["ci_high"], probe["n"]) == (0.8125, 0.75, 0.875, 500)
     assert probe["normalized_score"] == pytest.approx(0.625)
     assert (probe["env_steps"], probe["forward_passes"], probe["wall_seconds"]) == (1000, 2048, 1.5)
@@ -231,7 +249,9 @@ def test_bench_end_to_end(home, cli, cli_cwd):
         expected = {"oracle", "random"} | next(v for k, v in real.items() if k in task)
         assert set(by_method) == expected, task
         oracle = by_method["oracle"]
-        assert oracle[0] in ("1", "1="), task
+        assert oracle[0] == "ref", task  # mirl's reference, not a ranked method
+        ranks = [cells[0] for cells in rows]
+        assert ranks.index("ref") == max(i for i, r in enumerate(ranks) if r != "×"), task  # after the ranked rows
         assert oracle[3] == "1.00", task
         assert abs(float(by_method["random"][3])) < 0.3, task  # random ≈ 0 normalised
     assert list(cli_cwd.iterdir()) == []
@@ -242,9 +262,10 @@ def test_bench_end_to_end(home, cli, cli_cwd):
     assert sorted(data) == SMOKE_TASK_IDS
     for task, board in data.items():
         rows = {r["method"]: r for r in board["rows"]}
-        assert rows["oracle"]["rank"] == 1 and rows["oracle"]["normalized_score"] == pytest.approx(1.0)
+        assert rows["oracle"]["rank"] is None and rows["oracle"]["reference"]
+        assert rows["oracle"]["normalized_score"] == pytest.approx(1.0)
         random_row = rows["random"]
-        assert random_row["rank"] > 1, task  # below the oracle (real methods may sit on either side of it)
+        assert random_row["rank"] >= 1 and not random_row["reference"], task
         assert abs(random_row["normalized_score"]) < 0.25, task
         # random is at the floor: the floor lies within its CI, up to 0.05 normalised (a random edit retargets
         # the smoke agent now and then: 5/300 episodes against the unedited agent's 0, CI [0.003, 0.033])
@@ -259,7 +280,7 @@ def test_bench_end_to_end(home, cli, cli_cwd):
     assert list(data) == ["smoke/goal-units-v1"]
     assert data["smoke/goal-units-v1"]["primary_metric"] == "auroc"
     methods = [r["method"] for r in data["smoke/goal-units-v1"]["rows"]]
-    assert methods[0] == "oracle" and set(methods) == {"oracle", "random"} | GOAL_UNITS_METHODS
+    assert methods[-1] == "oracle" and set(methods) == {"oracle", "random"} | GOAL_UNITS_METHODS  # ranked, then ref
     for row in data["smoke/goal-units-v1"]["rows"]:
         assert JSON_FIELDS <= set(row)
 

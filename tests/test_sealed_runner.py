@@ -146,8 +146,10 @@ def test_an_in_process_result_is_marked_on_the_boards_and_the_reference_oracle_i
     task = get_tasks().get(READOUT)
     results = [evaluate(task, get_methods().get(name), seed=0, sealed=False) for name in ("random", "oracle")]
     assert [r.sealed for r in results] == [False, False]  # the oracle runs in the scoring process by design
+    assert [r.reference for r in results] == [False, True]  # marked by the runner, from the class
     table = render_table({READOUT: task_rows(results)}, {})
-    assert "random (in-process)" in table and "oracle (in-process)" not in table and "oracle" in table
+    assert "random (in-process)" in table and "oracle (in-process)" not in table
+    assert [line.split()[:2] for line in table.splitlines()[3:5]] == [["1", "random"], ["ref", "oracle"]]
 
 
 @pytest.mark.slow

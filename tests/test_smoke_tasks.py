@@ -34,7 +34,7 @@ class ShuffledLabels(Method):
         rng = view.rng
         kind = view.answer_kind
         if kind == "unit_scores":  # the planted mask, with its units shuffled
-            scores = view.oracle_answer().scores
+            scores = view._task.oracle_answer(view).scores  # run in-process below: the view holds its task
             return UnitScores(scores={h: rng.permutation(s.ravel()).reshape(s.shape) for h, s in scores.items()})
         if kind == "intervention":  # the oracle's edit, aimed at a square at least 2 away from the target
             target = tuple(int(v) for v in rng.choice([0, 1, 5, 6], size=2))
@@ -72,7 +72,7 @@ def test_random_and_shuffled_score_zero_on_average(task_id, method):
     cls = ShuffledLabels if method == "shuffled" else get_methods().get("random")
     normalised = []
     for seed in range(10):
-        # the shuffled control reads the planted truth (view.oracle_answer), which only the scoring process holds
+        # the shuffled control reads the planted truth (Task.oracle_answer), which only the scoring process holds
         result = evaluate(task(task_id), cls, seed=seed, sealed=method != "shuffled")
         assert result.status == "ok", result.error
         normalised.append(result.normalized_score)

@@ -17,8 +17,10 @@ class Oracle(Method):
         answer_kinds=["readout", "unit_scores", "intervention", "prediction"],
         description="Reads the planted ground truth (smoke family only); proves that a perfect answer scores 1",
         families=["smoke"],
-        compute="none: the answer is the task's planted ground truth (view.oracle_answer())",
+        compute="none: the answer is the task's planted ground truth (Task.oracle_answer)",
     )
 
     def solve(self, view):
-        return view.oracle_answer()
+        # the runner runs mirl's oracle in the scoring process (mirl.runner.is_reference), where the view still
+        # holds its task; no method's view offers the ground truth
+        return view._task.oracle_answer(view)
