@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 # Extra wall time granted beyond the budget before the watchdog gives up on a method that never returns
 # (its thread is a daemon and cannot be killed; the run is recorded as failed and the bench moves on).
 WATCHDOG_GRACE_SECONDS = 5.0
-# A sealed worker's memory cap (RLIMIT_DATA: heap and anonymous maps, not mapped files such as rollout blocks)
-MEMORY_BYTES = 6 * 2**30
 
 _TEMPLATE: Template | None = None
 
@@ -168,7 +166,8 @@ def _run_solve(method: Method, view: TaskView, sealed: bool | str) -> tuple[Any,
     meter.started = time.perf_counter()
     try:
         outcome = template().call(run_method, method, view.spec, view.seed, view.agent._agent, agents,
-                                  torch.get_num_threads(), wall_seconds=limit, memory_bytes=MEMORY_BYTES,
+                                  torch.get_num_threads(), wall_seconds=limit,
+                                  memory_bytes=int(view.spec.budget.memory_gib * 2**30),
                                   serve=served.serve, imports=_modules_of(method, view.agent._agent, *agents.values()))
     finally:
         served.close()

@@ -92,6 +92,9 @@ class Budget(_Model):
     env_steps: int = Field(ge=0, description="Environment steps (summed over vectorized envs)")
     forward_passes: int = Field(ge=0, description="Agent forward passes, counted per observation in a batch")
     wall_seconds: float = Field(gt=0, description="Wall-clock seconds for the method's solve()")
+    memory_gib: float = Field(default=6.0, gt=0, description="Memory cap of the method's process in GiB "
+                              "(RLIMIT_DATA: heap and anonymous maps, not mapped files such as rollout blocks; set in "
+                              "the sealed worker before solve() runs; none on the --in-process path)")
 
 
 class AgentRef(_Model):

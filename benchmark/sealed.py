@@ -8,7 +8,8 @@ user can read the interpreter and its packages: ``Template.own_user``), caps its
 its stdout at stderr (a ``print`` cannot corrupt the answer), runs the function and writes the result as a
 ``mirl.wire`` frame on a socket of its own. The template hands the socket's other end to the parent (``SCM_RIGHTS``)
 and, when the worker ends, its exit status. The parent reads the frame against the wall deadline, then kills the
-worker's whole process group, done or not.
+worker's whole process group, done or not; the template, a subreaper, then kills whatever of the worker's left its
+session (``_kill_adopted``) before it reports the end.
 
 While it runs, the function may ask the parent for what only the parent holds (``request(name, **kwargs)``: the
 train split, train environments): the request travels as a ``mirl.wire`` frame like an answer, the parent's
@@ -263,10 +264,50 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _adopt_orphans() -> None:
+    """Become the parent of every orphaned descendant (``PR_SET_CHILD_SUBREAPER``) rather than leave them to
+    process 1: a process the method started that left the worker's session (``setsid``, a double fork) escapes the
+    kill of that session, but not the template, which kills what it adopted when the worker ends."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _kill_adopted() -> None:
+    """Kill and reap every child of this template: between calls it has none of its own, so each is something an
+    ended worker left behind. Killing one orphans its own children, adopted in turn: repeat until none is left."""
+    me, spared = os.getpid(), set()
+    while children := [pid for pid in _children_of(me) if pid not in spared]:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except PermissionError:  # a set-user-id program outranks us: it is left, never waited for
+                spared.add(pid)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+
+def _children_of(parent: int) -> list[int]:
+    children = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()  # after the command, which may hold spaces
+            except OSError:  # ended meanwhile
+                continue
+            if int(fields[1]) == parent:
+                children.append(int(entry.name))
+    return children
+
+
 def _template_main(fd: int, preload: list[str], parent: int) -> None:
     import importlib
 
     _die_with_parent(parent)
+    _adopt_orphans()
     for name in preload:  # "module" to import, or "module:function" to import and call
         module, _, function = name.partition(":")
         imported = importlib.import_module(module)
@@ -301,6 +342,7 @@ def _template_main(fd: int, preload: list[str], parent: int) -> None:
         sock.sendall(struct.pack(">q", pid))
         parent_end.close()
         _, status = os.waitpid(pid, 0)
+        _kill_adopted()
         sock.sendall(STATUS.pack(pid, status))
 
 
@@ -406,7 +448,8 @@ def _worker(request: bytes, answer_fd: int, drop: tuple[int, int] | None = None,
         try:
             frame = wire.encode_answer(fn(*args))
         except MemoryError:
-            frame = wire.encode_answer({ERROR_KEY: f"out of memory (over the {memory_bytes or 0:,}-byte cap)"})
+            frame = wire.encode_answer({ERROR_KEY: f"out of memory: over the {(memory_bytes or 0) / 2**30:g} GiB cap "
+                                                   "on the method's process"})
         except BaseException as exc:  # the function's fault (or an answer that cannot leave): reported, never raised
             frame = wire.encode_answer({ERROR_KEY: one_line(exc)})
         wire.write_frame(answer_fd, frame)

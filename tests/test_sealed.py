@@ -57,6 +57,20 @@ def starts_a_child_and_hangs(pid_file):
     time.sleep(60)
 
 
+def leaves_a_child_in_a_session_of_its_own(pid_file):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    Path(pid_file).write_text(str(child.pid))
+    return {"answered": 1}
+
+
+def leaves_a_double_forked_daemon(pid_file):
+    # the middle process exits at once: the daemon, in a session of its own, has no parent left in the worker
+    code = ("import os, time\nos.setsid()\npid = os.fork()\nif pid:\n"
+            f"    open({pid_file!r}, 'w').write(str(pid))\n    os._exit(0)\ntime.sleep(60)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return {"answered": 1}
+
+
 def returns_a_function():
     return {"scores": honest}
 
@@ -150,7 +164,7 @@ def test_a_hang_ends_at_the_budget_plus_grace(template):
 
 def test_memory_over_the_cap_is_a_failed_run(template):
     outcome = template.call(eats_memory, wall_seconds=60, memory_bytes=2**30)
-    assert not outcome.ok and "memory" in outcome.error, outcome.error
+    assert outcome.error == "out of memory: over the 1 GiB cap on the method's process", outcome.error
 
 
 @pytest.fixture
@@ -175,6 +189,17 @@ def test_a_child_the_method_started_dies_with_its_worker(template, drop_box):
     while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(child)
+
+
+@pytest.mark.parametrize("fn", [leaves_a_child_in_a_session_of_its_own, leaves_a_double_forked_daemon])
+def test_what_the_method_started_outside_its_session_is_gone_when_the_call_returns(template, drop_box, fn):
+    """Out of the worker's session, the group kill misses them; the template adopts them (a subreaper) and kills
+    them before it reports the worker's end."""
+    pid_file = drop_box / "escaped.pid"
+    outcome = template.call(fn, str(pid_file), wall_seconds=30)
+    assert outcome.ok, outcome.error
+    assert not alive(int(pid_file.read_text()))
+    assert template.call(honest, 2, wall_seconds=30).ok
 
 
 def test_the_worker_sees_only_allowed_variables(monkeypatch):

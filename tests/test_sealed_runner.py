@@ -55,6 +55,15 @@ class Exits(Method):
         os._exit(1)
 
 
+class EatsMemory(Method):
+    info = MethodInfo(name="eats-memory", version="0", answer_kinds=["readout"],
+                      description="allocates 3 GB in all, 128 MB at a time")
+
+    def solve(self, view):
+        blocks = [np.ones(2**24) for _ in range(24)]  # a fixed total: a missing cap fails the test, not the machine
+        return {"blocks": len(blocks)}
+
+
 class Hangs(Method):
     info = MethodInfo(name="hangs", version="0", answer_kinds=["readout"], description="never answers")
 
@@ -105,11 +114,26 @@ def test_a_method_that_ends_its_process_is_a_failed_result_and_the_next_run_goes
     assert evaluate(task, Ridge, seed=0).status == "ok"
 
 
+def with_budget(task, **budget):
+    """A copy of ``task`` whose spec's budget has ``budget`` changed."""
+    changed = type(task).__new__(type(task))
+    changed.__dict__.update(task.__dict__)
+    changed.spec = task.spec.model_copy(update={"budget": task.spec.budget.model_copy(update=budget)})
+    return changed
+
+
+def test_memory_over_the_tasks_cap_is_a_failed_result_and_the_next_run_goes_on():
+    task = get_tasks().get(READOUT)
+    assert task.spec.budget.memory_gib == 6  # the default
+    result = evaluate(with_budget(task, memory_gib=2.0), EatsMemory, seed=0)
+    assert result.status == "failed"
+    assert result.error == "out of memory: over the 2 GiB cap on the method's process", result.error
+    assert evaluate(task, Ridge, seed=0).status == "ok"
+
+
 def test_a_hang_fails_at_the_budget_and_leaves_no_thread():
     task = get_tasks().get(READOUT)
-    quick = type(task).__new__(type(task))
-    quick.__dict__.update(task.__dict__)
-    quick.spec = task.spec.model_copy(update={"budget": task.spec.budget.model_copy(update={"wall_seconds": 2.0})})
+    quick = with_budget(task, wall_seconds=2.0)
     threads = threading.active_count()
     started = time.monotonic()
     result = evaluate(quick, Hangs, seed=0)
