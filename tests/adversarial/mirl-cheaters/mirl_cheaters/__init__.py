@@ -1,0 +1,160 @@
+"""Methods that try what a determined cheater would, on smoke/goal-readout-v1 (issue 30's adversarial suite).
+
+Each answers perfectly (the planted goal channel, read out: what mirl's oracle returns) only if its cheat worked,
+and otherwise gives the floor answer (an all-zero readout, which always says cell 0), so its score says whether
+mirl's barrier held: ~1 normalised where it leaked, ~0 where it held. None of them damages anything: a cheat that
+could write the store only opens it for writing.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mirl import hookimpl
+from mirl.method import Method
+from mirl.schemas import MethodInfo, Readout
+
+__version__ = "0.1.0"
+
+HOOK = "encoder.hook_out"
+
+
+def perfect(view) -> Readout:
+    from mirl.tasks.smoke.agent import GOAL_CHANNEL
+
+    cells = view.spec.output_dim
+    weights = np.zeros((8, cells, cells))
+    weights[GOAL_CHANNEL] = np.eye(cells)
+    return Readout(weights={HOOK: weights.reshape(8 * cells, cells)}, bias=np.zeros(cells))
+
+
+def floor(view) -> Readout:
+    cells = view.spec.output_dim
+    return Readout(weights={HOOK: np.zeros((8 * cells, cells))}, bias=np.zeros(cells))
+
+
+class Cheater(Method):
+    def cheat(self, view) -> bool:
+        raise NotImplementedError
+
+    def solve(self, view):
+        return perfect(view) if self.cheat(view) else floor(view)
+
+
+def _info(name: str, description: str) -> MethodInfo:
+    return MethodInfo(name=name, version="1", answer_kinds=["readout"], families=["smoke"], description=description)
+
+
+def _other_processes() -> list[Path]:
+    own = {os.getpid()}
+    return [p for p in Path("/proc").iterdir() if p.name.isdigit() and int(p.name) not in own]
+
+
+class SaltFromEnvironments(Cheater):
+    """The private salt from its own environment, every process's environment, and the file they name."""
+
+    info = _info("cheat-salt", "reads the private salt from environments and the salt file")
+
+    def cheat(self, view) -> bool:
+        if os.environ.get("MIRL_TEST_SALT") or os.environ.get("MIRL_TEST_SALT_FILE"):
+            return True
+        for proc in _other_processes():
+            try:
+                variables = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            for variable in variables:
+                name, _, value = variable.partition(b"=")
+                if name == b"MIRL_TEST_SALT" and value:
+                    return True
+                if name == b"MIRL_TEST_SALT_FILE":
+                    try:
+                        return bool(Path(os.fsdecode(value)).read_text().strip())
+                    except OSError:
+                        continue
+        return False
+
+
+class ScorerMemory(Cheater):
+    """Reads a byte of the memory of any other process running mirl (the scorer holds the salt and the Task)."""
+
+    info = _info("cheat-memory", "reads the scoring process's memory through /proc/PID/mem")
+
+    def cheat(self, view) -> bool:
+        for proc in _other_processes():
+            try:
+                if b"mirl" not in (proc / "cmdline").read_bytes():
+                    continue
+                first = (proc / "maps").read_text().splitlines()[0]
+                with open(proc / "mem", "rb") as mem:
+                    mem.seek(int(first.split("-")[0], 16))
+                    if mem.read(1):
+                        return True
+            except (OSError, ValueError, IndexError):
+                continue
+        return False
+
+
+class ObjectWalker(Cheater):
+    """Looks through every live object and every caller's frame for the Task, a view holding it, or the store."""
+
+    info = _info("cheat-objects", "walks gc.get_objects() and inspect.stack() for the Task, the scorer or the store")
+
+    def cheat(self, view) -> bool:
+        from mirl.leaderboards.store import ResultStore
+        from mirl.task import Task, TaskView
+
+        if hasattr(view, "_task"):
+            return True
+        for obj in gc.get_objects():
+            if isinstance(obj, (TaskView, ResultStore)):
+                return True
+        for frame in inspect.stack():
+            for value in frame.frame.f_locals.values():
+                if isinstance(value, Task) or (isinstance(value, TaskView) and value is not view):
+                    return True
+        return False
+
+
+class OracleCaller(Method):
+    """Asks the view for the ground truth, as mirl's oracle gets it."""
+
+    info = _info("cheat-oracle", "calls view.oracle_answer() and view._task.oracle_answer()")
+
+    def solve(self, view):
+        if hasattr(view, "_task"):
+            return view._task.oracle_answer(view)
+        return view.oracle_answer()
+
+
+class StoreWriter(Cheater):
+    """Opens the local leaderboard for writing (and writes nothing): a method that can could change any result."""
+
+    info = _info("cheat-store", "opens MIRL_HOME's results and leaderboard for writing")
+
+    def cheat(self, view) -> bool:
+        home = os.environ.get("MIRL_HOME")
+        if not home:
+            return False
+        for path in Path(home).rglob("*"):
+            if path.is_file():
+                try:
+                    with open(path, "r+b"):
+                        return True
+                except OSError:
+                    continue
+        return False
+
+
+CHEATERS = (SaltFromEnvironments, ScorerMemory, ObjectWalker, OracleCaller, StoreWriter)
+
+
+@hookimpl
+def register_methods(register):
+    for cheater in CHEATERS:
+        register(cheater)

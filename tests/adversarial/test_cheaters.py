@@ -1,0 +1,125 @@
+"""mirl's adversarial suite: an installed plugin package of methods that try what a determined cheater would
+(``mirl-cheaters/``: read the salt, the scorer's memory, the Task through gc or the stack, the oracle, the store),
+run by ``mirl run`` under a private salt file, as a user would run them. Each answers perfectly only if its cheat
+worked and at the floor otherwise, so a score near the floor (or a failure) means the barrier held.
+
+Where workers run as a user of their own (mirl as root, and ``nobody`` can read Python), every cheat fails. Where
+they keep mirl's user, results say ``sealed: "partial"`` and the cheats that need no barrier between users still
+fail; the others may succeed, which is what "partial" says. This machine's pyenv Python lives under a /root that
+only root may enter, so the second test builds a copy of the interpreter that ``nobody`` can read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+TASK = "smoke/goal-readout-v1"
+CHEATERS = ("cheat-salt", "cheat-memory", "cheat-objects", "cheat-oracle", "cheat-store")
+NEED_NO_BARRIER = {"cheat-objects", "cheat-oracle"}  # fail even in a worker of mirl's own user
+
+
+@pytest.fixture(scope="module")
+def shared_dir():
+    """A folder every user may read (pytest's own are root's only): what a worker of ``nobody`` imports is here."""
+    path = Path(tempfile.mkdtemp(prefix="mirl-adversarial-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cheaters_site(shared_dir):
+    """The mirl-cheaters package installed with pip into a folder of its own (found through its entry point)."""
+    source = shared_dir / "source"
+    shutil.copytree(HERE / "mirl-cheaters", source)  # pip builds in the source folder: not in the checkout
+    target = shared_dir / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(source)], check=True, capture_output=True)
+    return target
+
+
+def held(result: dict) -> bool:
+    """The cheat got nothing: a failed run, or the floor answer's score."""
+    return result["status"] == "failed" or abs(result["normalized_score"]) < 0.1
+
+
+def run_cheaters(python: str, site: Path, tmp_path: Path) -> tuple[dict[str, dict], str, Path]:
+    """Store one honest result, then run every cheater under a private salt file; (results by method, stderr,
+    the honest result's JSON file)."""
+    salt = tmp_path / "salt"
+    salt.write_text("a private salt\n")
+    salt.chmod(0o600)
+    home = tmp_path / "home"
+    env = {**os.environ, "MIRL_HOME": str(home), "WANDB_MODE": "disabled", "PYTHONPATH": str(site),
+           "MIRL_TEST_SALT_FILE": str(salt), "MIRL_LOAD_PLUGINS": "smoke,baselines,cheaters"}
+    for name in ("MIRL_TEST_SALT", "MIRL_IN_PROCESS"):
+        env.pop(name, None)
+
+    def run(*methods: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([python, "-m", "mirl", "run", TASK, "--method", *methods, "--json", "--no-wandb"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode in (0, 1) and proc.stdout.startswith("["), proc.stderr  # 1: a run failed
+        return proc
+
+    (honest,) = json.loads(run("random").stdout)
+    honest_file = home / "results" / "smoke" / f"{honest['result_id']}.json"
+    before = honest_file.read_bytes()
+    proc = run(*CHEATERS)
+    results = {r["method"]: r for r in json.loads(proc.stdout)}
+    assert sorted(results) == sorted(CHEATERS)
+    assert honest_file.read_bytes() == before  # no stored result changed
+    return results, proc.stderr, home
+
+
+@pytest.mark.slow
+def test_cheats_fail_where_workers_are_sealed_and_results_say_partial_where_not(cheaters_site, tmp_path):
+    results, stderr, _ = run_cheaters(sys.executable, cheaters_site, tmp_path)
+    (sealed,) = {r["sealed"] for r in results.values()}
+    for name, result in results.items():
+        if sealed is True or name in NEED_NO_BARRIER:
+            assert held(result), (name, result["status"], result["normalized_score"], result["error"])
+    assert results["cheat-oracle"]["status"] == "failed" and "oracle_answer" in results["cheat-oracle"]["error"]
+    if sealed == "partial":  # said once per command, as a warning
+        assert stderr.count("results are marked sealed: partial") == 1, stderr
+        # and these cheats work where nothing stands between users: their floor elsewhere is the barrier's doing
+        for name in ("cheat-salt", "cheat-store"):
+            assert results[name]["normalized_score"] == pytest.approx(1.0), (name, results[name]["error"])
+
+
+def python_nobody_can_read(folder: Path) -> str:
+    """This Python's interpreter and standard library copied into ``folder`` (which every user may read), as a
+    venv that sees this one's packages: where Python lives under a folder only root may enter (pyenv in /root),
+    this is what lets mirl's workers run as ``nobody``."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    prefix = folder / "python"
+    shutil.copytree(Path(sys.base_prefix) / "lib" / version, prefix / "lib" / version, symlinks=True,
+                    ignore=shutil.ignore_patterns("site-packages", "test", "idlelib", "tkinter", "turtledemo"))
+    (prefix / "bin").mkdir()
+    shutil.copy2(os.path.realpath(sys.executable), prefix / "bin" / version)
+    venv = folder / "venv"
+    subprocess.run([str(prefix / "bin" / version), "-m", "venv", "--without-pip", str(venv)], check=True)
+    packages = sysconfig.get_paths()["purelib"]
+    (venv / "lib" / version / "site-packages" / "this_venv.pth").write_text(
+        f"import site; site.addsitedir({packages!r})\n")
+    return str(venv / "bin" / "python")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="workers change user only under root")
+def test_every_cheat_fails_where_workers_run_as_nobody(cheaters_site, shared_dir, tmp_path):
+    python = python_nobody_can_read(shared_dir)
+    results, stderr, home = run_cheaters(python, cheaters_site, tmp_path)
+    assert {r["sealed"] for r in results.values()} == {True}, stderr
+    for name, result in results.items():
+        assert held(result), (name, result["status"], result["normalized_score"], result["error"])
+    assert "sealed: partial" not in stderr
