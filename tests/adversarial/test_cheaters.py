@@ -54,8 +54,8 @@ def held(result: dict) -> bool:
 
 
 def run_cheaters(python: str, site: Path, tmp_path: Path) -> tuple[dict[str, dict], str, Path]:
-    """Store one honest result, then run every cheater under a private salt file; (results by method, stderr,
-    the honest result's JSON file)."""
+    """One honest method, then every cheater, in one ``mirl run`` under a private salt file; (the cheaters'
+    results by method, stderr, MIRL_HOME). The honest result, stored first, must be stored unchanged after."""
     salt = tmp_path / "salt"
     salt.write_text("a private salt\n")
     salt.chmod(0o600)
@@ -65,19 +65,15 @@ def run_cheaters(python: str, site: Path, tmp_path: Path) -> tuple[dict[str, dic
     for name in ("MIRL_TEST_SALT", "MIRL_IN_PROCESS"):
         env.pop(name, None)
 
-    def run(*methods: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run([python, "-m", "mirl", "run", TASK, "--method", *methods, "--json", "--no-wandb"],
-                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert proc.returncode in (0, 1) and proc.stdout.startswith("["), proc.stderr  # 1: a run failed
-        return proc
-
-    (honest,) = json.loads(run("random").stdout)
-    honest_file = home / "results" / "smoke" / f"{honest['result_id']}.json"
-    before = honest_file.read_bytes()
-    proc = run(*CHEATERS)
-    results = {r["method"]: r for r in json.loads(proc.stdout)}
+    proc = subprocess.run([python, "-m", "mirl", "run", TASK, "--method", "random", *CHEATERS, "--json",
+                           "--no-wandb"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1) and proc.stdout.startswith("["), proc.stderr  # 1: a run failed
+    honest, *cheats = json.loads(proc.stdout)
+    assert honest["method"] == "random" and honest["status"] == "ok", honest
+    stored = json.loads((home / "results" / "smoke" / f"{honest['result_id']}.json").read_text())
+    assert stored == honest  # what the cheaters ran after did not change it
+    results = {r["method"]: r for r in cheats}
     assert sorted(results) == sorted(CHEATERS)
-    assert honest_file.read_bytes() == before  # no stored result changed
     return results, proc.stderr, home
 
 
