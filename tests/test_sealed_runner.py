@@ -244,6 +244,35 @@ def test_a_bench_killed_mid_run_leaves_no_process_and_resumes_without_loss(tmp_p
         {"random", "linear-probe", "sparse-probe"}
 
 
+@pytest.mark.slow
+def test_two_benches_on_one_home_at_once_lose_and_duplicate_nothing(tmp_path, cli_cwd):
+    import json
+    import subprocess
+    import sys
+
+    from mirl.leaderboards.store import ResultStore
+
+    home = tmp_path / "home"
+    methods = ("random", "linear-probe", "sparse-probe")
+    args = [sys.executable, "-m", "mirl", "bench", "--tasks", READOUT, "--methods", *methods,
+            "--stochastic-seeds", "1", "--no-wandb", "--format", "json"]
+    env = {**os.environ, "MIRL_HOME": str(home), "WANDB_MODE": "disabled"}
+    benches = [subprocess.Popen(args, env=env, cwd=cli_cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True) for _ in range(2)]
+    outputs = [bench.communicate(timeout=300) for bench in benches]
+    assert [bench.returncode for bench in benches] == [0, 0], [err for _, err in outputs]
+    # each started on an empty store, so each ran every method: 3 runs, twice, all kept
+    results = ResultStore(home).results()
+    assert len({r.result_id for r in results}) == len(results) == 6
+    assert sorted(r.method for r in results) == sorted(methods * 2)
+    assert len(list((home / "results").rglob("*.json"))) == 6
+    for method in methods:  # the same seed gives the same score, whichever bench ran it
+        a, b = (r.metrics for r in results if r.method == method)
+        assert a == b, method
+    for out, _ in outputs:
+        assert {row["method"] for row in json.loads(out)[READOUT]["rows"]} == set(methods)
+
+
 def test_a_private_salt_with_workers_of_our_own_user_is_said_once_and_marked_partial(tmp_path, monkeypatch, capsys):
     salt = tmp_path / "salt"
     salt.write_text("an official secret\n")
