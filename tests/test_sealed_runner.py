@@ -64,6 +64,27 @@ class EatsMemory(Method):
         return {"blocks": len(blocks)}
 
 
+class Crashes(Method):
+    info = MethodInfo(name="crashes", version="0", answer_kinds=["readout"], description="reads address 0")
+
+    def solve(self, view):
+        import ctypes
+
+        ctypes.string_at(0)
+
+
+class LeavesADaemon(Method):
+    info = MethodInfo(name="leaves-a-daemon", version="0", answer_kinds=["readout"],
+                      description="answers, leaving a process in a session of its own")
+
+    def solve(self, view):
+        import subprocess
+        import sys
+
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        return ridge(view)
+
+
 class Hangs(Method):
     info = MethodInfo(name="hangs", version="0", answer_kinds=["readout"], description="never answers")
 
@@ -129,6 +150,21 @@ def test_memory_over_the_tasks_cap_is_a_failed_result_and_the_next_run_goes_on()
     assert result.status == "failed"
     assert result.error == "out of memory: over the 2 GiB cap on the method's process", result.error
     assert evaluate(task, Ridge, seed=0).status == "ok"
+
+
+@pytest.mark.parametrize("method, status, reason", [
+    (Crashes, "failed", "the method's process was killed by SIGSEGV (a crash in native code)"),
+    (Exits, "failed", "the method's process exited with code 1 before answering"),
+    (LeavesADaemon, "ok", None),
+])
+def test_a_fault_is_a_failed_result_and_leaves_no_process_of_the_worker(method, status, reason):
+    from mirl.runner import template
+
+    started = time.monotonic()
+    result = evaluate(get_tasks().get(READOUT), method, seed=0)
+    assert (result.status, result.error) == (status, reason)
+    assert time.monotonic() - started < 30
+    assert children(template()._process.pid) == []  # the worker, and whatever it started, are gone
 
 
 def test_a_hang_fails_at_the_budget_and_leaves_no_thread():
