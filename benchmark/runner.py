@@ -172,9 +172,10 @@ def _run_solve(method: Method, view: TaskView, sealed: bool | str) -> tuple[Any,
     finally:
         served.close()
     reported = outcome.answer if isinstance(outcome.answer, dict) else {}
-    compute = Compute(env_steps=max(_count(reported.get("env_steps")), served.spent["env_steps"]),
-                      forward_passes=max(_count(reported.get("forward_passes")), served.spent["forward_passes"]),
-                      wall_seconds=round(outcome.seconds, 4))
+    counts = {name: (_count(reported.get(name)), served.spent[name]) for name in ("env_steps", "forward_passes")}
+    compute = Compute(**{name: max(counted) for name, counted in counts.items()},
+                      wall_seconds=round(outcome.seconds, 4), cpu_seconds=round(outcome.cpu_seconds, 4),
+                      self_reported=any(own > served for own, served in counts.values()))
     if outcome.error is not None:
         return None, outcome.error, compute
     if "answer" not in reported:

@@ -342,6 +342,12 @@ class Compute(_Model):
     env_steps: int = Field(default=0, description="Environment steps the method used")
     forward_passes: int = Field(default=0, description="Agent forward passes the method used (per observation)")
     wall_seconds: float = Field(default=0.0, description="Wall-clock seconds of the method's solve()")
+    cpu_seconds: float | None = Field(
+        default=None, description="User + system CPU seconds of the method's worker process, measured by its parent "
+        "(rusage; what processes it started are not counted); None in-process, where threads share the scorer's")
+    self_reported: bool = Field(
+        default=False, description="True where env_steps or forward_passes include counts the method's worker "
+        "reported itself (its own copy of the agent), beyond what the scorer's services counted")
     scoring_seconds: float = Field(default=0.0, description="Wall-clock seconds the scorer took")
 
 

@@ -44,7 +44,7 @@ UNPRIVILEGED_USER = "nobody"
 ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED",
              "VIRTUAL_ENV", "MIRL_HOME")
 GRACE_SECONDS = 1.0  # past the wall budget before the worker's group is killed
-STATUS = struct.Struct(">qq")  # (pid, wait status) sent by the template when a worker ends
+STATUS = struct.Struct(">qqd")  # (pid, wait status, CPU seconds) sent by the template when a worker ends
 MESSAGE = struct.Struct(">Q")  # length prefix of a request
 ERROR_KEY = "__mirl_error__"  # a worker's frame {ERROR_KEY: one line} says why there is no answer
 REQUEST_KEY = "__mirl_request__"  # a worker's frame {REQUEST_KEY: name, "kwargs": {...}} asks the parent's serve()
@@ -61,6 +61,8 @@ class Outcome:
     answer: Any = None
     error: str | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """User + system CPU time of the worker process (its rusage, measured by the template, not reported by it)."""
 
     @property
     def ok(self) -> bool:
@@ -160,7 +162,7 @@ class Template:
         finally:
             os.close(answer_fd)
             _kill_group(pid)
-        status_pid, status = STATUS.unpack(_recv_exactly(self._sock, STATUS.size))
+        status_pid, status, outcome.cpu_seconds = STATUS.unpack(_recv_exactly(self._sock, STATUS.size))
         if status_pid != pid:
             raise RuntimeError(f"the sealed template reported worker {status_pid}, not {pid}")
         if outcome.error == "":
@@ -341,9 +343,9 @@ def _template_main(fd: int, preload: list[str], parent: int) -> None:
         socket.send_fds(sock, [b"F"], [parent_end.fileno()])
         sock.sendall(struct.pack(">q", pid))
         parent_end.close()
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         _kill_adopted()
-        sock.sendall(STATUS.pack(pid, status))
+        sock.sendall(STATUS.pack(pid, status, usage.ru_utime + usage.ru_stime))
 
 
 _CHANNEL: int | None = None  # in a worker: its socket to the parent

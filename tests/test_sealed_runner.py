@@ -48,6 +48,21 @@ class RidgeThenZeroesTheAgent(Method):
         return answer
 
 
+class BurnsCPUAndRunsItsAgent(Method):
+    info = MethodInfo(name="burns-cpu", version="0", answer_kinds=["readout"],
+                      description="spins 0.5 s of CPU, runs its own agent on 10 observations, then fits a ridge probe")
+
+    def solve(self, view):
+        import torch
+
+        spun = time.process_time()
+        while time.process_time() - spun < 0.5:
+            pass
+        with torch.no_grad():
+            view.agent(torch.from_numpy(view.train_data(n=10, hooks=[HOOK]).obs))
+        return ridge(view)
+
+
 class Exits(Method):
     info = MethodInfo(name="exits", version="0", answer_kinds=["readout"], description="ends its process")
 
@@ -126,6 +141,19 @@ def test_a_method_that_zeroes_its_agent_changes_nothing_the_scorer_measures():
     for sealed in (True, False):
         vandal = evaluate(task, RidgeThenZeroesTheAgent, seed=0, sealed=sealed)
         assert vandal.status == "ok" and vandal.metrics == honest.metrics, (sealed, vandal.metrics)
+
+
+def test_the_parent_measures_the_workers_cpu_time_and_marks_counts_the_worker_reported():
+    task = get_tasks().get(READOUT)
+    sealed = evaluate(task, BurnsCPUAndRunsItsAgent, seed=0)
+    assert sealed.status == "ok" and sealed.compute.cpu_seconds >= 0.5
+    assert sealed.compute.self_reported  # its own agent's 10 forwards: counted in its process, reported by it
+    honest = evaluate(task, Ridge, seed=0).compute
+    assert not honest.self_reported and 0 < honest.cpu_seconds < sealed.compute.cpu_seconds
+    assert honest.forward_passes == 1000  # the train split, run by the scorer's service
+    in_process = evaluate(task, BurnsCPUAndRunsItsAgent, seed=0, sealed=False).compute
+    assert in_process.cpu_seconds is None and not in_process.self_reported
+    assert in_process.forward_passes == sealed.compute.forward_passes
 
 
 def test_a_method_that_ends_its_process_is_a_failed_result_and_the_next_run_goes_on():
