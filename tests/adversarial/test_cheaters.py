@@ -24,6 +24,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 TASK = "smoke/goal-readout-v1"
+# one task of every other family: the cheaters answer nothing there (nothing is scored), saying what they found
+ELSEWHERE = ("coinrun/coin-readout-v1", "doorkey/state-readout-v1", "maze/goal-readout-v1", "sokoban/plan-readout-v1")
 CHEATERS = ("cheat-salt", "cheat-memory", "cheat-objects", "cheat-oracle", "cheat-store")
 NEED_NO_BARRIER = {"cheat-objects", "cheat-oracle"}  # fail even in a worker of mirl's own user
 
@@ -49,20 +51,24 @@ def cheaters_site(shared_dir):
 
 
 def held(result: dict) -> bool:
-    """The cheat got nothing: a failed run, or the floor answer's score."""
-    return result["status"] == "failed" or abs(result["normalized_score"]) < 0.1
+    """The cheat got nothing: the floor answer's score, or a run that failed saying so (the oracle's: no view
+    has ``oracle_answer``)."""
+    if result["status"] == "failed":
+        return "the cheat found nothing" in result["error"] or "has no attribute 'oracle_answer'" in result["error"]
+    return result["task_id"] == TASK and abs(result["normalized_score"]) < 0.1
 
 
 def run_cheaters(python: str, site: Path, tmp_path: Path) -> tuple[dict[str, dict], str, Path]:
-    """One honest method, then every cheater, in one ``mirl run`` under a private salt file; (the cheaters'
-    results by method, stderr, MIRL_HOME). The honest result, stored first, must be stored unchanged after."""
+    """One honest method, then every cheater, in one ``mirl run`` under a private salt file, then the cheaters on
+    one task of every other family; (the cheaters' results by (task, method), stderr, MIRL_HOME). The honest
+    result, stored first, must be stored unchanged after."""
     salt = tmp_path / "salt"
     salt.write_text("a private salt\n")
     salt.chmod(0o600)
     home = tmp_path / "home"
     env = {**os.environ, "MIRL_HOME": str(home), "WANDB_MODE": "disabled", "PYTHONPATH": str(site),
-           "MIRL_TEST_SALT_FILE": str(salt), "MIRL_LOAD_PLUGINS": "smoke,baselines,cheaters"}
-    for name in ("MIRL_TEST_SALT", "MIRL_IN_PROCESS"):
+           "MIRL_TEST_SALT_FILE": str(salt)}
+    for name in ("MIRL_TEST_SALT", "MIRL_IN_PROCESS", "MIRL_LOAD_PLUGINS", "MIRL_DISABLE_PLUGINS"):
         env.pop(name, None)
 
     proc = subprocess.run([python, "-m", "mirl", "run", TASK, "--method", "random", *CHEATERS, "--json",
@@ -70,26 +76,31 @@ def run_cheaters(python: str, site: Path, tmp_path: Path) -> tuple[dict[str, dic
     assert proc.returncode in (0, 1) and proc.stdout.startswith("["), proc.stderr  # 1: a run failed
     honest, *cheats = json.loads(proc.stdout)
     assert honest["method"] == "random" and honest["status"] == "ok", honest
+    elsewhere = subprocess.run([python, "-m", "mirl", "run", *ELSEWHERE, "--method", *CHEATERS, "--json",
+                                "--no-wandb"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert elsewhere.returncode == 1 and elsewhere.stdout.startswith("["), elsewhere.stderr  # every run fails
     stored = json.loads((home / "results" / "smoke" / f"{honest['result_id']}.json").read_text())
     assert stored == honest  # what the cheaters ran after did not change it
-    results = {r["method"]: r for r in cheats}
-    assert sorted(results) == sorted(CHEATERS)
-    return results, proc.stderr, home
+    results = {(r["task_id"], r["method"]): r for r in cheats + json.loads(elsewhere.stdout)}
+    assert sorted(results) == sorted((t, m) for t in (TASK, *ELSEWHERE) for m in CHEATERS)
+    return results, proc.stderr + elsewhere.stderr, home
 
 
 @pytest.mark.slow
 def test_cheats_fail_where_workers_are_sealed_and_results_say_partial_where_not(cheaters_site, tmp_path):
     results, stderr, _ = run_cheaters(sys.executable, cheaters_site, tmp_path)
     (sealed,) = {r["sealed"] for r in results.values()}
-    for name, result in results.items():
+    for (task, name), result in results.items():
         if sealed is True or name in NEED_NO_BARRIER:
-            assert held(result), (name, result["status"], result["normalized_score"], result["error"])
-    assert results["cheat-oracle"]["status"] == "failed" and "oracle_answer" in results["cheat-oracle"]["error"]
+            assert held(result), (task, name, result["status"], result["normalized_score"], result["error"])
+    oracle = results[TASK, "cheat-oracle"]
+    assert oracle["status"] == "failed" and "oracle_answer" in oracle["error"]
     if sealed == "partial":  # said once per command, as a warning
-        assert stderr.count("results are marked sealed: partial") == 1, stderr
+        assert stderr.count("results are marked sealed: partial") == 2, stderr
         # and these cheats work where nothing stands between users: their floor elsewhere is the barrier's doing
         for name in ("cheat-salt", "cheat-store"):
-            assert results[name]["normalized_score"] == pytest.approx(1.0), (name, results[name]["error"])
+            assert results[TASK, name]["normalized_score"] == pytest.approx(1.0), (name, results[TASK, name])
+            assert all("the cheat WORKED" in results[task, name]["error"] for task in ELSEWHERE), name
 
 
 def python_nobody_can_read(folder: Path) -> str:
@@ -116,6 +127,6 @@ def test_every_cheat_fails_where_workers_run_as_nobody(cheaters_site, shared_dir
     python = python_nobody_can_read(shared_dir)
     results, stderr, home = run_cheaters(python, cheaters_site, tmp_path)
     assert {r["sealed"] for r in results.values()} == {True}, stderr
-    for name, result in results.items():
-        assert held(result), (name, result["status"], result["normalized_score"], result["error"])
+    for (task, name), result in results.items():
+        assert held(result), (task, name, result["status"], result["normalized_score"], result["error"])
     assert "sealed: partial" not in stderr

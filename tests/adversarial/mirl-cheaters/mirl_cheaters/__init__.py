@@ -1,9 +1,10 @@
-"""Methods that try what a determined cheater would, on smoke/goal-readout-v1 (issue 30's adversarial suite).
+"""Methods that try what a determined cheater would (issue 30's adversarial suite), on any task.
 
-Each answers perfectly (the planted goal channel, read out: what mirl's oracle returns) only if its cheat worked,
-and otherwise gives the floor answer (an all-zero readout, which always says cell 0), so its score says whether
-mirl's barrier held: ~1 normalised where it leaked, ~0 where it held. None of them damages anything: a cheat that
-could write the store only opens it for writing.
+On smoke/goal-readout-v1 each answers perfectly (the planted goal channel, read out: what mirl's oracle returns)
+only if its cheat worked, and otherwise gives the floor answer (an all-zero readout, which always says cell 0), so
+its score says whether mirl's barrier held: ~1 normalised where it leaked, ~0 where it held. On every other task
+it answers nothing (nothing to score, so the check costs no scoring): the run fails with "the cheat WORKED" or
+"the cheat found nothing". None of them damages anything: a cheat that could write the store only opens it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mirl.schemas import MethodInfo, Readout
 __version__ = "0.1.0"
 
 HOOK = "encoder.hook_out"
+SCORED_TASK = "smoke/goal-readout-v1"  # the task where a cheat that worked shows in the score
 
 
 def perfect(view) -> Readout:
@@ -43,11 +45,15 @@ class Cheater(Method):
         raise NotImplementedError
 
     def solve(self, view):
-        return perfect(view) if self.cheat(view) else floor(view)
+        found = self.cheat(view)
+        if view.spec.id == SCORED_TASK:
+            return perfect(view) if found else floor(view)
+        raise RuntimeError(f"the cheat {'WORKED' if found else 'found nothing'}")
 
 
 def _info(name: str, description: str) -> MethodInfo:
-    return MethodInfo(name=name, version="1", answer_kinds=["readout"], families=["smoke"], description=description)
+    return MethodInfo(name=name, version="1", description=description,
+                      answer_kinds=["readout", "unit_scores", "intervention", "prediction", "agent_predictions"])
 
 
 def _other_processes() -> list[Path]:
@@ -141,10 +147,10 @@ class StoreWriter(Cheater):
         home = os.environ.get("MIRL_HOME")
         if not home:
             return False
-        for path in Path(home).rglob("*"):
-            if path.is_file():
+        for folder, _, files in os.walk(home):  # a folder it may not enter is skipped, not an error
+            for name in files:
                 try:
-                    with open(path, "r+b"):
+                    with open(os.path.join(folder, name), "r+b"):
                         return True
                 except OSError:
                     continue
