@@ -44,6 +44,7 @@ UNPRIVILEGED_USER = "nobody"
 ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED",
              "VIRTUAL_ENV", "MIRL_HOME")
 GRACE_SECONDS = 1.0  # past the wall budget before the worker's group is killed
+CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
 STATUS = struct.Struct(">qqd")  # (pid, wait status, CPU seconds) sent by the template when a worker ends
 MESSAGE = struct.Struct(">Q")  # length prefix of a request
 ERROR_KEY = "__mirl_error__"  # a worker's frame {ERROR_KEY: one line} says why there is no answer
@@ -230,7 +231,7 @@ def _ended(status: int) -> str:
             name = signal.Signals(sig).name
         except ValueError:
             name = f"signal {sig}"
-        return f"the method's process was killed by {name}" + (" (a crash in native code)" if sig == signal.SIGSEGV
+        return f"the method's process was killed by {name}" + (" (a crash in native code)" if sig in CRASH_SIGNALS
                                                                else "")
     return f"the method's process exited with code {os.WEXITSTATUS(status)} before answering"
 
@@ -447,6 +448,8 @@ def _worker(request: bytes, answer_fd: int, drop: tuple[int, int] | None = None,
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file (nor what was in memory)
         if memory_bytes is not None:
             resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+        for crash in CRASH_SIGNALS:  # a library's handler (pygame's "parachute" aborts) must not hide what happened
+            signal.signal(crash, signal.SIG_DFL)
         try:
             frame = wire.encode_answer(fn(*args))
         except MemoryError:

@@ -156,6 +156,12 @@ def test_faults_become_one_line_reasons(template, fn, reason):
     assert template.call(honest, 2, wall_seconds=30).ok  # and the template goes on
 
 
+def test_a_crash_is_named_where_a_library_turns_segfaults_into_aborts():
+    with Template(preload=("numpy", "pygame")) as pygame_loaded:  # pygame's "parachute" handler calls abort()
+        outcome = pygame_loaded.call(crashes, wall_seconds=30)
+    assert outcome.error == "the method's process was killed by SIGSEGV (a crash in native code)", outcome.error
+
+
 def test_a_hang_ends_at_the_budget_plus_grace(template):
     outcome = template.call(hangs, wall_seconds=1.0)
     assert outcome.error == "budget exceeded: still running after 2 s"
