@@ -75,7 +75,7 @@ def _solve_with_watchdog(method: Method, view: Any, limit: float) -> _Outcome:
     thread.join(limit + WATCHDOG_GRACE_SECONDS)
     if not outcome.done:
         outcome.error = BudgetExceededError(
-            f"budget exceeded: solve() still running after {limit + WATCHDOG_GRACE_SECONDS:g} s "
+            f"budget exceeded: still running after {limit + WATCHDOG_GRACE_SECONDS:g} s "
             f"(wall budget {limit:g} s)"
         )
     return outcome

@@ -155,7 +155,8 @@ class Template:
             else:
                 outcome.answer = answer
         except wire.FrameLate:
-            outcome.error = f"budget exceeded: still running after {wall_seconds + GRACE_SECONDS:g} s"
+            outcome.error = (f"budget exceeded: still running after {wall_seconds + GRACE_SECONDS:g} s "
+                             f"(wall budget {wall_seconds:g} s)")
         except wire.FrameCut:
             outcome.error = ""  # worded from the exit status below
         except wire.FrameError as exc:
