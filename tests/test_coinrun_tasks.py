@@ -151,10 +151,10 @@ def test_coin_steer_metric_known_answers():
 def test_coin_steer_random_edit_is_one_more_draw_of_the_control(scored):
     """The random method's edit is distributed like the control's directions, so it scores ≈ 0 in expectation;
     one draw lands within the spread of directions (measured sd 0.11 in coin rate on the shipped agent).
-    Scored on a quarter of the test episodes, the scoring that the scoring-time benchmark times
-    (tests/benchmarks/test_task_scoring.py): the spread then holds the sampling noise of 62 episodes per direction
-    as well, and the bound below grows with it."""
-    result = scored(STEER, "random", test_size=task(STEER).spec.test_size // 4)
+    Scored on an eighth of the test episodes, the scoring that the scoring-time benchmark times
+    (tests/benchmarks/test_task_scoring.py): the spread then holds the sampling noise of 31 episodes per direction
+    as well, and the bound below grows with it (measured: coin rate 0.664 against 0.524 ± 0.067 for the control)."""
+    result = scored(STEER, "random", test_size=task(STEER).spec.test_size // 8)
     assert result.status == "ok", result.error
     m = result.metrics
     assert 0.2 < m["coin_rate_unedited"] < 0.95
