@@ -7,9 +7,11 @@ session, switches to an unprivileged user where it can (``UNPRIVILEGED_USER``, w
 user can read the interpreter and its packages: ``Template.own_user``), caps its memory with ``RLIMIT_DATA``, points
 its stdout at stderr (a ``print`` cannot corrupt the answer), runs the function and writes the result as a
 ``mirl.wire`` frame on a socket of its own. The template hands the socket's other end to the parent (``SCM_RIGHTS``)
-and, when the worker ends, its exit status. The parent reads the frame against the wall deadline, then kills the
-worker's whole process group, done or not; the template, a subreaper, then kills whatever of the worker's left its
-session (``_kill_adopted``) before it reports the end.
+and, when the worker ends, its exit status. The parent reads the frame against the wall deadline, then tells the
+template to end the worker (``END_WORKER``), done or not: the template kills the worker's session, then, a
+subreaper, whatever of the worker's left that session (``_kill_adopted``), before it reports the end. Where mirl
+runs as root the template is process 1 of a pid namespace of its own (``_own_pid_namespace``): should the template
+itself be killed (a ``kill -9`` of mirl ends it through ``PR_SET_PDEATHSIG``), the kernel ends every process in it.
 
 While it runs, the function may ask the parent for what only the parent holds (``request(name, **kwargs)``: the
 train split, train environments): the request travels as a ``mirl.wire`` frame like an answer, the parent's
@@ -46,7 +48,11 @@ ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OMP_NUM_THREADS", "MKL
 GRACE_SECONDS = 1.0  # past the wall budget before the worker's group is killed
 CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
 STATUS = struct.Struct(">qqd")  # (pid, wait status, CPU seconds) sent by the template when a worker ends
+END_WORKER = b"K"  # mirl → template, once it has read a worker's answer (or given up on it): end that worker now
 MESSAGE = struct.Struct(">Q")  # length prefix of a request
+# Linux's unshare(2) flags and mount(2) flags, for the template's pid and mount namespaces
+CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 ERROR_KEY = "__mirl_error__"  # a worker's frame {ERROR_KEY: one line} says why there is no answer
 REQUEST_KEY = "__mirl_request__"  # a worker's frame {REQUEST_KEY: name, "kwargs": {...}} asks the parent's serve()
 # Exceptions a reply may carry back into the worker by name (anything else arrives as a RuntimeError), so that a
@@ -107,6 +113,15 @@ class Template:
         return self._isolation["reason"]
 
     @property
+    def pid_namespace(self) -> bool:
+        """Whether the template is process 1 of a pid namespace of its own (where mirl runs as root): when it
+        ends, however (a ``kill -9`` of mirl included), the kernel kills every process in it, so that nothing a
+        method started outlives it. Otherwise what escapes a worker's session is killed when the worker ends, but
+        a ``kill -9`` of mirl at that moment would leave it running."""
+        self._wait_ready()
+        return self._isolation["pid_namespace"]
+
+    @property
     def alive(self) -> bool:
         return self._process.poll() is None and self._sock.fileno() != -1
 
@@ -163,7 +178,7 @@ class Template:
             outcome.error = str(exc)
         finally:
             os.close(answer_fd)
-            _kill_group(pid)
+            self._sock.sendall(END_WORKER)  # the template kills the worker's session, done or not (its pids, not ours)
         status_pid, status, outcome.cpu_seconds = STATUS.unpack(_recv_exactly(self._sock, STATUS.size))
         if status_pid != pid:
             raise RuntimeError(f"the sealed template reported worker {status_pid}, not {pid}")
@@ -257,14 +272,15 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytearray:
 # -- inside the template and its workers ------------------------------------------------------------------
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent(parent: int | None) -> None:
     """Be killed when the process that started this one ends (``PR_SET_PDEATHSIG``): a ``kill -9`` of mirl takes
-    its template with it, and the template's end takes its worker."""
+    its template with it, and the template's end takes its worker. ``parent`` None: a parent in another pid
+    namespace (its pid is not ours to compare), which the caller checks is still there another way."""
     import ctypes
 
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # it ended before the request took hold
+    if parent is not None and os.getppid() != parent:  # it ended before the request took hold
         os._exit(1)
 
 
@@ -307,10 +323,59 @@ def _children_of(parent: int) -> list[int]:
     return children
 
 
+def _own_pid_namespace(fd: int) -> str | None:
+    """Make the template process 1 of a pid namespace of its own, with a /proc of its own: when process 1 ends, for
+    any reason (mirl's end, or a ``kill -9`` of mirl through ``PR_SET_PDEATHSIG``), the kernel kills every process
+    in the namespace, so that nothing a method started outlives the template however it left the worker's session;
+    and the template's and workers' pids and /proc agree, in the namespace. This process forks that template and
+    stays, as mirl's child, until it ends. Needs root (CAP_SYS_ADMIN). Returns None in the template, or why not (this
+    process then is the template, outside any namespace of its own, as before)."""
+    if os.geteuid() != 0:
+        return "mirl does not run as root"
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    if libc.unshare(CLONE_NEWPID | CLONE_NEWNS) != 0:  # no CAP_SYS_ADMIN here (a container, say)
+        os.close(own)
+        return f"unshare failed: {os.strerror(ctypes.get_errno())}"
+    ready, mounted = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # process 1 of the new namespace
+        os.close(own)
+        os.close(ready)
+        _die_with_parent(None)  # its parent is outside the namespace: the write below fails if it has gone
+        # mounts made here stay here, and this namespace's /proc lists its own processes by its own pids
+        if (libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0
+                or libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0):
+            os._exit(1)
+        try:
+            os.write(mounted, b"1")
+        except BrokenPipeError:
+            os._exit(1)
+        os.close(mounted)
+        return None
+    os.close(mounted)
+    template_ready = os.read(ready, 1) == b"1"
+    os.close(ready)
+    if not template_ready:
+        os.waitpid(pid, 0)
+        if libc.setns(own, CLONE_NEWPID) != 0:  # this process's later children in its own pid namespace again
+            raise OSError(ctypes.get_errno(), "could not return to mirl's pid namespace after a failed mount")
+        os.close(own)
+        return "mounting /proc in a namespace of its own failed"
+    os.close(own)
+    os.close(fd)  # the channel is the template's
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
 def _template_main(fd: int, preload: list[str], parent: int) -> None:
     import importlib
 
     _die_with_parent(parent)
+    namespace_reason = _own_pid_namespace(fd)  # from here on, this process is the template (in it, or not)
     _adopt_orphans()
     for name in preload:  # "module" to import, or "module:function" to import and call
         module, _, function = name.partition(":")
@@ -319,7 +384,8 @@ def _template_main(fd: int, preload: list[str], parent: int) -> None:
             getattr(imported, function)()
     drop, reason = _unprivileged_user()
     sock = socket.socket(fileno=fd)
-    isolation = json.dumps({"user": UNPRIVILEGED_USER if drop else None, "reason": reason}).encode()
+    isolation = json.dumps({"user": UNPRIVILEGED_USER if drop else None, "reason": reason,
+                            "pid_namespace": namespace_reason is None, "namespace_reason": namespace_reason}).encode()
     sock.sendall(b"R" + MESSAGE.pack(len(isolation)) + isolation)
     while True:
         header = sock.recv(MESSAGE.size, socket.MSG_WAITALL)
@@ -345,9 +411,14 @@ def _template_main(fd: int, preload: list[str], parent: int) -> None:
         socket.send_fds(sock, [b"F"], [parent_end.fileno()])
         sock.sendall(struct.pack(">q", pid))
         parent_end.close()
+        sock.recv(1)  # END_WORKER, or the end of the channel: mirl is done with this worker either way
+        _kill_group(pid)
         _, status, usage = os.wait4(pid, 0)
         _kill_adopted()
-        sock.sendall(STATUS.pack(pid, status, usage.ru_utime + usage.ru_stime))
+        try:
+            sock.sendall(STATUS.pack(pid, status, usage.ru_utime + usage.ru_stime))
+        except OSError:  # mirl has gone
+            return
 
 
 _CHANNEL: int | None = None  # in a worker: its socket to the parent

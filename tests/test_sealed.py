@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from mirl.sealed import Template
+from processes import alive, descendants, marked
 
 
 # -- what the worker runs (module level: the template imports this module to unpickle them) ------------------
@@ -51,24 +52,32 @@ def eats_memory():
     return {"blocks": len(blocks)}
 
 
-def starts_a_child_and_hangs(pid_file):
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    Path(pid_file).write_text(str(child.pid))
+# What a method starts carries a marker in its command line (tests/processes.py: its pid may be a namespace's)
+def starts_a_child_and_hangs(marker):
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    Path(marker).write_text("started")
     time.sleep(60)
 
 
-def leaves_a_child_in_a_session_of_its_own(pid_file):
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    Path(pid_file).write_text(str(child.pid))
+def leaves_a_child_in_a_session_of_its_own(marker):
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker], start_new_session=True)
+    Path(marker).write_text("started")
     return {"answered": 1}
 
 
-def leaves_a_double_forked_daemon(pid_file):
+def leaves_a_double_forked_daemon(marker):
     # the middle process exits at once: the daemon, in a session of its own, has no parent left in the worker
-    code = ("import os, time\nos.setsid()\npid = os.fork()\nif pid:\n"
-            f"    open({pid_file!r}, 'w').write(str(pid))\n    os._exit(0)\ntime.sleep(60)")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    code = ("import os, time\nos.setsid()\nif os.fork():\n    os._exit(0)\n"
+            f"open({marker!r}, 'w').write('started')\ntime.sleep(60)")
+    subprocess.run([sys.executable, "-c", code, marker], check=True)
+    while not Path(marker).exists():
+        time.sleep(0.01)
     return {"answered": 1}
+
+
+def leaves_a_daemon_and_hangs(marker):
+    leaves_a_double_forked_daemon(marker)
+    time.sleep(60)
 
 
 def returns_a_function():
@@ -99,11 +108,6 @@ def asks_and_never_reads_the_reply():
     time.sleep(60)
 
 
-def says_where_and_hangs(pid_file):
-    Path(pid_file).write_text(str(os.getpid()))
-    time.sleep(60)
-
-
 def serve(name, kwargs):
     from mirl.errors import BudgetExceededError
 
@@ -123,14 +127,6 @@ def serve(name, kwargs):
 def template():
     with Template() as t:
         yield t
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
 
 
 def test_an_honest_function_answers_through_the_frame(template):
@@ -186,25 +182,28 @@ def drop_box():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_a_child_the_method_started_dies_with_its_worker(template, drop_box):
-    pid_file = drop_box / "child.pid"
-    outcome = template.call(starts_a_child_and_hangs, str(pid_file), wall_seconds=1.0)
-    assert outcome.error.startswith("budget exceeded")
-    child = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while alive(child) and time.monotonic() < deadline:
+def gone(marker: str, seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while marked(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(child)
+    return not marked(marker)
+
+
+def test_a_child_the_method_started_dies_with_its_worker(template, drop_box):
+    marker = str(drop_box / "child")
+    outcome = template.call(starts_a_child_and_hangs, marker, wall_seconds=1.0)
+    assert outcome.error.startswith("budget exceeded")
+    assert Path(marker).exists() and gone(marker)
 
 
 @pytest.mark.parametrize("fn", [leaves_a_child_in_a_session_of_its_own, leaves_a_double_forked_daemon])
 def test_what_the_method_started_outside_its_session_is_gone_when_the_call_returns(template, drop_box, fn):
     """Out of the worker's session, the group kill misses them; the template adopts them (a subreaper) and kills
     them before it reports the worker's end."""
-    pid_file = drop_box / "escaped.pid"
-    outcome = template.call(fn, str(pid_file), wall_seconds=30)
+    marker = str(drop_box / "escaped")
+    outcome = template.call(fn, marker, wall_seconds=30)
     assert outcome.ok, outcome.error
-    assert not alive(int(pid_file.read_text()))
+    assert Path(marker).exists() and not marked(marker)
     assert template.call(honest, 2, wall_seconds=30).ok
 
 
@@ -253,28 +252,36 @@ def test_a_function_defined_in_a_test_runs_too(template):
     np.testing.assert_array_equal(outcome.answer["values"], [3, 4])
 
 
-def test_a_killed_parent_takes_its_template_and_worker_with_it(drop_box):
-    worker_file, template_file = drop_box / "worker.pid", drop_box / "template.pid"
+def test_a_killed_parent_takes_its_template_and_worker_with_it_and_where_it_can_what_escaped_them(drop_box):
+    """A ``kill -9`` of mirl: PR_SET_PDEATHSIG ends its template and the template's end its worker; a daemon the
+    method left (out of the worker's session and tree) dies too where the template is process 1 of a pid
+    namespace of its own (as root), since the kernel ends a namespace with its process 1."""
+    marker, namespace_file = str(drop_box / "daemon"), drop_box / "namespace"
     script = (f"import sys; sys.path[:0] = {sys.path!r}\n"
-              "from pathlib import Path\nfrom mirl.sealed import Template\nfrom test_sealed import says_where_and_hangs\n"
-              "template = Template()\n"
-              f"Path({str(template_file)!r}).write_text(str(template._process.pid))\n"
-              f"template.call(says_where_and_hangs, {str(worker_file)!r}, wall_seconds=60)\n")
+              "from pathlib import Path\nfrom mirl.sealed import Template\n"
+              "from test_sealed import leaves_a_daemon_and_hangs\n"
+              f"box = Path({str(drop_box)!r})\ntemplate = Template()\n"
+              "(box / 'namespace').write_text(str(template.pid_namespace))\n"
+              "template.call(leaves_a_daemon_and_hangs, str(box / 'daemon'), wall_seconds=60)\n")  # no marker here
     parent = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)  # its own session: ours to kill
     try:
         deadline = time.monotonic() + 60
-        while not worker_file.exists() and time.monotonic() < deadline:
+        while not (Path(marker).exists() and marked(marker)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.1)  # the file is written before the pid is read back
-        template, worker = int(template_file.read_text()), int(worker_file.read_text())
-        assert alive(template) and alive(worker)
+        escaped = marked(marker)  # in a session of its own, adopted by the template (a subreaper, or process 1)
+        helpers = [pid for pid in descendants(parent.pid) if pid not in escaped]  # the template(s), the worker
+        assert len(helpers) >= 2 and escaped
     finally:
         parent.kill()  # SIGKILL: no atexit, no close()
         parent.wait()
     deadline = time.monotonic() + 5
-    while (alive(template) or alive(worker)) and time.monotonic() < deadline:
+    while any(map(alive, helpers)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(template) and not alive(worker)
+    assert not [pid for pid in helpers if alive(pid)]
+    if namespace_file.read_text() == "True":
+        assert gone(marker)
+    else:  # outside a namespace of its own the daemon outlives the template (it ends its 60 s sleep on its own)
+        assert marked(marker)
 
 
 def test_a_template_says_whether_its_workers_run_as_a_user_of_their_own():

@@ -17,6 +17,7 @@ from mirl.method import Method
 from mirl.pluginhost import get_methods, get_tasks
 from mirl.runner import evaluate, sealing
 from mirl.schemas import MethodInfo, Readout
+from processes import alive, descendants, marked, workers_left
 
 READOUT = "smoke/goal-readout-v1"
 HOOK = "encoder.hook_out"
@@ -88,6 +89,9 @@ class Crashes(Method):
         ctypes.string_at(0)
 
 
+DAEMON_MARKER = "mirl-test-daemon-of-a-sealed-method"
+
+
 class LeavesADaemon(Method):
     info = MethodInfo(name="leaves-a-daemon", version="0", answer_kinds=["readout"],
                       description="answers, leaving a process in a session of its own")
@@ -96,7 +100,7 @@ class LeavesADaemon(Method):
         import subprocess
         import sys
 
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", DAEMON_MARKER], start_new_session=True)
         return ridge(view)
 
 
@@ -192,7 +196,8 @@ def test_a_fault_is_a_failed_result_and_leaves_no_process_of_the_worker(method, 
     result = evaluate(get_tasks().get(READOUT), method, seed=0)
     assert (result.status, result.error) == (status, reason)
     assert time.monotonic() - started < 30
-    assert children(template()._process.pid) == []  # the worker, and whatever it started, are gone
+    assert workers_left(template()) == []  # the worker, and whatever it started, are gone
+    assert marked(DAEMON_MARKER) == []
 
 
 def test_a_hang_fails_at_the_budget_and_leaves_no_thread():
@@ -252,24 +257,6 @@ def test_the_cli_runs_sealed_unless_told_in_process(run_cli, tmp_path):
         assert result["sealed"] == sealed and result["status"] == "ok"
 
 
-def _stat(pid: int | str) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()  # state, parent pid, ...
-    except OSError:
-        return None
-
-
-def alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat[0] not in "ZX"  # a zombie has ended; only its parent's wait is missing
-
-
-def children(pid: int) -> list[int]:
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()
-            and (stat := _stat(entry)) is not None and int(stat[1]) == pid and stat[0] not in "ZX"]
-
-
 @pytest.mark.slow
 def test_a_bench_killed_mid_run_leaves_no_process_and_resumes_without_loss(tmp_path, cli_cwd):
     import json
@@ -289,8 +276,7 @@ def test_a_bench_killed_mid_run_leaves_no_process_and_resumes_without_loss(tmp_p
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (home.exists() and ResultStore(home).results()):
             time.sleep(0.2)
-        helpers = children(bench.pid)  # the template (and, through it, a worker when one is running)
-        helpers += [pid for template in helpers for pid in children(template)]
+        helpers = descendants(bench.pid)  # the template (and, through it, a worker when one is running)
         assert helpers and ResultStore(home).results()
     finally:
         bench.send_signal(signal.SIGKILL)  # no atexit, no close(): only the kernel's PR_SET_PDEATHSIG is left

@@ -57,8 +57,26 @@ def _info(name: str, description: str) -> MethodInfo:
 
 
 def _other_processes() -> list[Path]:
+    _uncover_the_hosts_proc()
     own = {os.getpid()}
     return [p for p in Path("/proc").iterdir() if p.name.isdigit() and int(p.name) not in own]
+
+
+def _uncover_the_hosts_proc() -> None:
+    """Where mirl's template is process 1 of a pid namespace with a /proc of its own, mirl's other processes are
+    not in that /proc; a worker that is still root (a partial seal) takes it away, in a mount namespace of its own,
+    and reads the machine's /proc beneath. As any other user this fails (and so does nothing)."""
+    import ctypes
+
+    try:
+        in_mirls_namespace = b"_template_main" in Path("/proc/1/cmdline").read_bytes()
+    except OSError:
+        return
+    if in_mirls_namespace and os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        CLONE_NEWNS, MNT_DETACH = 0x00020000, 2
+        if libc.unshare(CLONE_NEWNS) == 0:
+            libc.umount2(b"/proc", MNT_DETACH)
 
 
 class SaltFromEnvironments(Cheater):
