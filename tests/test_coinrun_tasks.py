@@ -164,6 +164,21 @@ def test_coin_steer_random_edit_is_one_more_draw_of_the_control(scored):
         (m["coin_rate"] - m["coin_rate_random_edit"]) / (1 - m["coin_rate_random_edit"]))
 
 
+@pytest.mark.slow
+def test_coin_steer_answers_as_in_process_through_the_parents_steering_pairs():
+    """The contract test compares sealed and in-process answers for every method on a smoke task or one task of
+    its family; every method that answers CoinRun answers a smoke task, so CoinRun's check is here (~7 s): the
+    worker's copy of the IMPALA agent and the procgen-rendered pairs the parent serves give the same answer."""
+    from mirl.pluginhost import get_methods
+    from mirl.runner import sealing, solve
+    from mirl.wire import encode_answer
+
+    method = get_methods().get("mean-difference")
+    sealed, in_process = solve(task(STEER), method, seed=0), solve(task(STEER), method, seed=0, sealed=False)
+    assert sealed.error is None and in_process.error is None, (sealed.error, in_process.error)
+    assert sealed.sealed == sealing() and encode_answer(sealed.answer) == encode_answer(in_process.answer)
+
+
 # ---- saw-locate -------------------------------------------------------------------------------------------
 
 
