@@ -28,6 +28,7 @@ TASK = "smoke/goal-readout-v1"
 ELSEWHERE = ("coinrun/coin-readout-v1", "doorkey/state-readout-v1", "maze/goal-readout-v1", "sokoban/plan-readout-v1")
 CHEATERS = ("cheat-salt", "cheat-memory", "cheat-objects", "cheat-oracle", "cheat-store")
 NEED_NO_BARRIER = {"cheat-objects", "cheat-oracle"}  # fail even in a worker of mirl's own user
+FAMILY = "cheat-family"  # on TASK only: it names the test split it derived, checked apart from the others
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def run_cheaters(python: str, site: Path, tmp_path: Path) -> tuple[dict[str, dic
     for name in ("MIRL_TEST_SALT", "MIRL_IN_PROCESS", "MIRL_LOAD_PLUGINS", "MIRL_DISABLE_PLUGINS"):
         env.pop(name, None)
 
-    proc = subprocess.run([python, "-m", "mirl", "run", TASK, "--method", "random", *CHEATERS, "--json",
+    proc = subprocess.run([python, "-m", "mirl", "run", TASK, "--method", "random", *CHEATERS, FAMILY, "--json",
                            "--no-wandb"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 1) and proc.stdout.startswith("["), proc.stderr  # 1: a run failed
     honest, *cheats = json.loads(proc.stdout)
@@ -82,8 +83,30 @@ def run_cheaters(python: str, site: Path, tmp_path: Path) -> tuple[dict[str, dic
     stored = json.loads((home / "results" / "smoke" / f"{honest['result_id']}.json").read_text())
     assert stored == honest  # what the cheaters ran after did not change it
     results = {(r["task_id"], r["method"]): r for r in cheats + json.loads(elsewhere.stdout)}
-    assert sorted(results) == sorted((t, m) for t in (TASK, *ELSEWHERE) for m in CHEATERS)
+    assert sorted(results) == sorted([(TASK, FAMILY), *((t, m) for t in (TASK, *ELSEWHERE) for m in CHEATERS)])
+    assert_family_code_derives_only_the_public_split(results.pop((TASK, FAMILY)), salt)
     return results, proc.stderr + elsewhere.stderr, home
+
+
+def assert_family_code_derives_only_the_public_split(result: dict, salt: Path) -> None:
+    """``cheat-family`` called the family's own test-split function with the run's seed in its worker: the
+    split it got is the public salt's, not the private one the run was scored on."""
+    from unittest import mock
+
+    from mirl.pluginhost import get_tasks
+
+    sys.path.insert(0, str(HERE / "mirl-cheaters"))
+    try:
+        from mirl_cheaters import split_digest
+    finally:
+        sys.path.remove(str(HERE / "mirl-cheaters"))
+    task = get_tasks().get(TASK)
+    public = split_digest(*task.test_states(result["seed"]))
+    with mock.patch.dict(os.environ, {"MIRL_TEST_SALT_FILE": str(salt)}):
+        private = split_digest(*task.test_states(result["seed"]))
+    assert public != private
+    assert result["status"] == "failed" and result["error"].endswith(f"the cheat derived a test split: {public}"), (
+        result["error"])
 
 
 @pytest.mark.slow

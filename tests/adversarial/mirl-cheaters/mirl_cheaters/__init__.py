@@ -5,6 +5,7 @@ only if its cheat worked, and otherwise gives the floor answer (an all-zero read
 its score says whether mirl's barrier held: ~1 normalised where it leaked, ~0 where it held. On every other task
 it answers nothing (nothing to score, so the check costs no scoring): the run fails with "the cheat WORKED" or
 "the cheat found nothing". None of them damages anything: a cheat that could write the store only opens it.
+``cheat-family`` (smoke/goal-readout-v1 only) fails naming the test split it derived, for the test to compare.
 """
 
 from __future__ import annotations
@@ -156,6 +157,26 @@ class OracleCaller(Method):
         return view.oracle_answer()
 
 
+class FamilyCode(Method):
+    """Imports the task's family (through mirl's registry, as the scorer does) and derives the test split from the
+    run's seed with the family's own function. No answer to score: it fails naming a digest of the split it got,
+    which the test compares with the real one (only smoke/goal-readout-v1 is tried)."""
+
+    info = _info("cheat-family", "imports the family's code and derives the test split from the run's seed")
+
+    def solve(self, view):
+        from mirl.pluginhost import get_tasks
+
+        agent_cells, goal_cells = get_tasks().get(view.spec.id).test_states(view.seed)
+        raise RuntimeError(f"the cheat derived a test split: {split_digest(agent_cells, goal_cells)}")
+
+
+def split_digest(*arrays) -> str:
+    import hashlib
+
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()[:16]
+
+
 class StoreWriter(Cheater):
     """Opens the local leaderboard for writing (and writes nothing): a method that can could change any result."""
 
@@ -175,7 +196,7 @@ class StoreWriter(Cheater):
         return False
 
 
-CHEATERS = (SaltFromEnvironments, ScorerMemory, ObjectWalker, OracleCaller, StoreWriter)
+CHEATERS = (SaltFromEnvironments, ScorerMemory, ObjectWalker, OracleCaller, StoreWriter, FamilyCode)
 
 
 @hookimpl
