@@ -73,8 +73,7 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
     in-process, and so identical scores, as scoring is seeded (determinism). Returns the scored results of the
     first (sealed) run.
     """
-    from mirl.runner import evaluate, solve
-    from mirl.wire import encode_answer
+    from mirl.runner import evaluate
 
     info = getattr(method, "info", None)
     assert isinstance(info, MethodInfo), f"{method!r}.info must be a mirl.schemas.MethodInfo, got {info!r}"
@@ -86,19 +85,30 @@ def check_method(method: Any, seed: int = 0, task_ids: list[str] | None = None,
     assert tasks, f"method {info.name!r} answers none of the smoke tasks; it needs at least one to be checked"
     results = []
     for task in tasks:
-        first = solve(task, method, seed=seed)  # as mirl runs it: sealed, unless MIRL_IN_PROCESS=1
-        assert first.error is None, f"{info.name} on {task.spec.id} failed: {first.error}"
-        # the scorer is seeded and deterministic: the same answer twice is the same scores twice. The second run is
-        # in this process, so that the check covers sealing too (a sealed run answers as an in-process one)
-        again = solve(task, method, seed=seed, sealed=False)
-        assert again.error is None, f"{info.name} on {task.spec.id} failed in-process: {again.error}"
-        same = encode_answer(again.answer) == encode_answer(first.answer)  # a bool: pytest would diff the bytes
-        assert same, (
-            f"{info.name} on {task.spec.id} is not deterministic for seed {seed}: two runs answered differently "
-            f"({'sealed, then in-process' if first.sealed else 'both in-process'}); draw randomness from view.rng"
-        )
+        first = solve_twice_alike(task, method, seed)
         result = evaluate(task, method, seed=seed, solution=first)
         assert result.status == "ok", f"{info.name} on {task.spec.id} failed: {result.error}"
         assert result.score is not None and result.ci is not None and result.ci[0] <= result.ci[1]
         results.append(result)
     return results
+
+
+def solve_twice_alike(task: Task, method: Any, seed: int = 0):
+    """``method`` solves ``task`` as mirl runs it (sealed, unless MIRL_IN_PROCESS=1), then again in this process;
+    both must succeed with the same answer, byte for byte as it leaves a worker (``mirl.wire``): the scorer is
+    seeded and deterministic, so the same answer is the same scores, and a sealed run answers as an in-process
+    one. Returns the first solution (no scoring: ``mirl.runner.evaluate(..., solution=)`` scores it)."""
+    from mirl.runner import solve
+    from mirl.wire import encode_answer
+
+    name, task_id = method.info.name, task.spec.id
+    first = solve(task, method, seed=seed)
+    assert first.error is None, f"{name} on {task_id} failed: {first.error}"
+    again = solve(task, method, seed=seed, sealed=False)
+    assert again.error is None, f"{name} on {task_id} failed in-process: {again.error}"
+    same = encode_answer(again.answer) == encode_answer(first.answer)  # a bool: pytest would diff the bytes
+    assert same, (
+        f"{name} on {task_id} is not deterministic for seed {seed}: two runs answered differently "
+        f"({'sealed, then in-process' if first.sealed else 'both in-process'}); draw randomness from view.rng"
+    )
+    return first

@@ -166,17 +166,15 @@ def test_coin_steer_random_edit_is_one_more_draw_of_the_control(scored):
 
 @pytest.mark.slow
 def test_coin_steer_answers_as_in_process_through_the_parents_steering_pairs():
-    """The contract test compares sealed and in-process answers for every method on a smoke task or one task of
-    its family; every method that answers CoinRun answers a smoke task, so CoinRun's check is here (~7 s): the
-    worker's copy of the IMPALA agent and the procgen-rendered pairs the parent serves give the same answer."""
+    """The contract test (check_method) compares sealed and in-process answers for every method on a smoke task or
+    one task of its family; every method that answers CoinRun answers a smoke task, so CoinRun's check is here (~7 s,
+    no scoring): the worker's copy of the IMPALA agent and the procgen-rendered pairs the parent serves give the
+    same answer."""
     from mirl.pluginhost import get_methods
-    from mirl.runner import sealing, solve
-    from mirl.wire import encode_answer
+    from mirl.runner import sealing
+    from mirl.testing import solve_twice_alike
 
-    method = get_methods().get("mean-difference")
-    sealed, in_process = solve(task(STEER), method, seed=0), solve(task(STEER), method, seed=0, sealed=False)
-    assert sealed.error is None and in_process.error is None, (sealed.error, in_process.error)
-    assert sealed.sealed == sealing() and encode_answer(sealed.answer) == encode_answer(in_process.answer)
+    assert solve_twice_alike(task(STEER), get_methods().get("mean-difference"), seed=0).sealed == sealing()
 
 
 # ---- saw-locate -------------------------------------------------------------------------------------------
