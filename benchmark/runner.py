@@ -112,7 +112,7 @@ def sealing() -> bool | str:
 def is_reference(method: Method) -> bool:
     """mirl's own ``oracle``, a scorer-side known-answer tool that reads the ground truth: it runs in the scoring
     process (marked ``sealed: false``). Decided by the class itself, so that no plugin can claim it."""
-    from mirl.plugins.baselines.oracle import Oracle
+    from mirl.reference import Oracle
 
     return type(method) is Oracle
 

@@ -6,7 +6,8 @@ from mirl import hookimpl
 
 @hookimpl
 def register_methods(register):
-    from .oracle import Oracle
+    from mirl.reference import Oracle
+
     from .prior import Prior
     from .random import RandomMethod
 

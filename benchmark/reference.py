@@ -1,7 +1,9 @@
 """`oracle`: returns the answer that is right by construction. It READS THE GROUND TRUTH.
 
 Only tasks with planted ground truth (the smoke family) can provide one; the oracle exists to prove the
-scorer (oracle ≈ 1 normalised), never as a method to compare against on a real task.
+scorer (oracle ≈ 1 normalised), never as a method to compare against on a real task. It lives in the core, not
+with the baselines that register it, because the runner must know it by its class (``mirl.runner.is_reference``)
+and the core imports no plugin.
 """
 
 from __future__ import annotations
