@@ -48,7 +48,9 @@ PREDICT_TEST_EPISODES = 500
 def predict_episodes():
     t = task(PREDICT)
     hooks = ["dense.hook_out", "encoder.conv2.hook_out"]
-    summaries, labels = t.episodes(t.load_agent(), "test", scorer_seed(0), PREDICT_TEST_EPISODES, hooks)
+    # as the scorer plays them: without the start-of-episode labels (a state read per env and step)
+    summaries, labels = t.episodes(t.load_agent(), "test", scorer_seed(0), PREDICT_TEST_EPISODES, hooks,
+                                   start_labels=False)
     return t, summaries, labels
 
 

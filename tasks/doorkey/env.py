@@ -200,9 +200,14 @@ def key_counterfactual(base: State, source: State) -> State | None:
 # Expert
 
 
-def _passable(state: State, x: int, y: int) -> bool:
-    obj, _, door_state = state.grid[x, y]
-    return obj in (OBJECTS["empty"], OBJECTS["goal"], OBJECTS["floor"]) or (obj == OBJECTS["door"] and door_state == OPEN)
+_STEPS = tuple((int(dx), int(dy)) for dx, dy in DIRECTIONS)
+
+
+def _passable(state: State) -> list[list[bool]]:
+    """[x][y]: whether the agent can walk onto the cell (a nested list: the search reads it ~10⁵ times a pool)."""
+    obj, door_state = state.grid[:, :, 0], state.grid[:, :, 2]
+    free = np.isin(obj, (OBJECTS["empty"], OBJECTS["goal"], OBJECTS["floor"])) | ((obj == OBJECTS["door"]) & (door_state == OPEN))
+    return free.tolist()
 
 
 def expert_actions(state: State) -> frozenset[int]:
@@ -217,17 +222,19 @@ def expert_actions(state: State) -> frozenset[int]:
     else:
         target, interact = state.key, PICKUP
     start = (tuple(state.agent), state.direction)
+    passable = _passable(state)
 
     def facing(node) -> tuple[int, int]:
         (x, y), d = node
-        return x + int(DIRECTIONS[d][0]), y + int(DIRECTIONS[d][1])
+        dx, dy = _STEPS[d]
+        return x + dx, y + dy
 
     def moves(node):
         (x, y), d = node
         yield LEFT, ((x, y), (d - 1) % 4)
         yield RIGHT, ((x, y), (d + 1) % 4)
         fx, fy = facing(node)
-        if (fx, fy) != target and _passable(state, fx, fy):
+        if (fx, fy) != target and passable[fx][fy]:
             yield FORWARD, ((fx, fy), d)
 
     # BFS from the start; the nodes facing the target are the sub-goal.
@@ -271,7 +278,7 @@ def expert_actions(state: State) -> frozenset[int]:
 # Batched env
 
 
-def _no_view() -> dict:
+def no_view() -> dict:
     return {}
 
 
@@ -291,7 +298,7 @@ class DoorKeyVecEnv:
         for env in self.envs:
             # MiniGrid renders its partial view after every step (three quarters of a step's time); this env
             # observes its own way (``observe``), so the view is never drawn
-            env.gen_obs = _no_view
+            env.gen_obs = no_view
         self.max_steps = self.envs[0].max_steps
         self._rng = np.random.default_rng(seed)
         import gymnasium as gym

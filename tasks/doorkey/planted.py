@@ -155,7 +155,8 @@ def state_pool(size: int, seed: int, episodes: int, epsilon: float = 0.3, split:
 
     rng = np.random.default_rng(seed)
     env = DoorKeyEnv(size=size)
-    seen: dict[bytes, doorkey.State] = {}
+    env.gen_obs = doorkey.no_view  # states are read off the env itself; MiniGrid's view would be drawn for nothing
+    seen: dict[bytes, tuple[doorkey.State, frozenset[int]]] = {}  # each state with its expert actions
     # noise never drops the key: a dropped key is a state DoorKey's tasks do not ask about
     noise = (doorkey.LEFT, doorkey.RIGHT, doorkey.FORWARD, doorkey.PICKUP, doorkey.TOGGLE)
     for episode in range(episodes):
@@ -166,13 +167,14 @@ def state_pool(size: int, seed: int, episodes: int, epsilon: float = 0.3, split:
             best = doorkey.expert_actions(state)
             if not best:
                 break  # a state the expert cannot finish from: not a training state
-            seen.setdefault(_state_key(state), state)
+            seen.setdefault(_state_key(state), (state, best))
             action = int(rng.choice(noise)) if noisy and rng.random() < epsilon else min(best)
             _, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
                 break
-    states = list(seen.values())
-    return Pool(states, _targets(states), np.array([s.carrying for s in states]))
+    states = [state for state, _ in seen.values()]
+    targets = np.stack([soft_target(best) for _, best in seen.values()])
+    return Pool(states, targets, np.array([s.carrying for s in states]))
 
 
 def learner_states(agent, size: int, seed: int, episodes: int, epsilon: float = 0.1, cap: int = 60,
@@ -184,6 +186,7 @@ def learner_states(agent, size: int, seed: int, episodes: int, epsilon: float = 
 
     rng = np.random.default_rng(seed)
     env = DoorKeyEnv(size=size)
+    env.gen_obs = doorkey.no_view
     out = []
     for _ in range(episodes):
         env.reset(seed=_reset_seed(rng, split))
