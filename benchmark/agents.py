@@ -40,8 +40,10 @@ class AgentSpec:
     """Training environments: (num_envs, seed) → a mirl vectorized env."""
     config: Any
     """The PPOConfig the shipped agent was trained with."""
-    evaluate: Callable[[Any], dict]
-    """Card facts measured on a trained agent: {"metrics": {...}, "behavioural_facts": [...]}."""
+    evaluate: Callable[[Any], dict] | None = None
+    """Card facts measured on a trained agent: {"metrics": {...}, "behavioural_facts": [...]}. A family's card
+    module measures them with its tasks' help, so it is attached where the family registers its agents (the
+    agent module imports nothing of the tasks, which import it)."""
     architecture: str = ""
     notes: list[str] = field(default_factory=list)
     ship_snapshots: int = 10
@@ -60,6 +62,13 @@ class AgentSpec:
     @property
     def card_path(self) -> Path:
         return self.folder / self.card
+
+    def card_facts(self, agent: Any) -> dict:
+        """``evaluate(agent)``, or a one-line error where this spec came without it."""
+        if self.evaluate is None:
+            raise MirlError(f"agent {self.id} has no card measure here; use the spec its family registers "
+                            "(mirl.pluginhost.get_agents()), which carries the family's card.evaluate")
+        return self.evaluate(agent)
 
     def read_card(self) -> dict:
         try:
@@ -126,7 +135,7 @@ def write_checkpoint_and_card(
     size = path.stat().st_size
     if size > MAX_CHECKPOINT_BYTES:
         raise MirlError(f"checkpoint {path} is {size / 1e6:.1f} MB; shipped agents must stay under 5 MB")
-    facts = spec.evaluate(agent)
+    facts = spec.card_facts(agent)
     card = {
         "id": spec.id,
         "family": spec.family,

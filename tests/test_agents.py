@@ -84,3 +84,15 @@ def test_ship_an_interim_agent_with_training_checkpoints_then_recard(tmp_path, m
     (copy.card_path).write_text(json.dumps({**card, "metrics": {}}))
     assert main(["agents", "card", "smokecopy"]) == 0
     assert copy.read_card()["metrics"] == card["metrics"] and sha256_file(copy.checkpoint_path) == before
+
+
+def test_every_registered_agent_carries_its_card_measure_and_a_bare_spec_says_where_it_is():
+    import pytest
+
+    from mirl.errors import MirlError
+    from mirl.tasks.coinrun.agent import spec
+
+    assert all(callable(s.evaluate) for s in get_agents()), [s.id for s in get_agents() if s.evaluate is None]
+    bare = spec()  # agent.py alone: the card module (which imports the tasks) is attached at registration
+    with pytest.raises(MirlError, match="coinrun-ppo has no card measure here; use the spec its family registers"):
+        bare.card_facts(None)

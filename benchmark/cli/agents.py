@@ -194,7 +194,7 @@ def recard_agents(args) -> int:
         agent = spec.build()
         agent.load_state_dict(torch.load(spec.checkpoint_path, map_location="cpu", weights_only=True))
         agent.eval()
-        card.update(spec.evaluate(agent))
+        card.update(spec.card_facts(agent))
         spec.card_path.write_text(json.dumps(card, indent=2) + "\n")
         print(json.dumps({k: card[k] for k in ("id", "sha256", "metrics")}, indent=2))
     return 0

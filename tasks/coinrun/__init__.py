@@ -14,5 +14,6 @@ def register_tasks(register):
 @hookimpl
 def register_agents(register):
     from .agent import spec
+    from .card import evaluate
 
-    register(spec())
+    register(spec(evaluate))

@@ -14,6 +14,14 @@ def register_tasks(register):
 @hookimpl
 def register_agents(register):
     from .agent import zoo
+    from .card import evaluate
 
-    for spec in zoo():  # maze-ppo and the misgen-predict zoo
+    for spec in zoo(evaluate):  # maze-ppo and the misgen-predict zoo
         register(spec)
+
+
+@hookimpl
+def register_methods(register):
+    from .methods import CounterfactualGoal
+
+    register(CounterfactualGoal)  # the family's behavioural reference for misgen-predict

@@ -2,12 +2,13 @@
 
 `maze-ppo` is the r = 3 agent the tasks study (the goal in the top-right 3×3 squares of the 7×7 inner grid
 during training: 4 of the 16 cells); the zoo
-(`maze-r{r}-s{seed}`, issue 5's task 4) varies r and the seed with everything else equal.
+(`maze-r{r}-s{seed}`, the agents of misgen-predict) varies r and the seed with everything else equal.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -114,37 +115,6 @@ def _on_corner_path(env: maze.MazeVecEnv, i: int) -> bool:
     return bool(goal_on_way or corner_on_way)
 
 
-def evaluate(agent, region: int | None = REGION, controls: bool = False) -> dict:
-    """Card facts; ``controls`` adds the task controls (maze-ppo only: the zoo's cards keep to behaviour)."""
-    extra = {}
-    if controls:
-        from mirl.seeding import seed_everything
-
-        from .tasks import probe_controls
-
-        seed_everything(0)
-        extra = {f"control_{k}": v for k, v in probe_controls(agent, build().eval()).items()}
-    in_dist = goal_or_corner_first(agent, region)
-    anywhere = goal_or_corner_first(agent, None, seed=HELD_OUT_SEED + 1)
-    off_path = goal_or_corner_first(agent, None, seed=HELD_OUT_SEED + 2, off_path_only=True)
-    return {
-        "metrics": {
-            "success_training_distribution": in_dist["success"], "test_success": anywhere["success"],
-            "test_goal_first": anywhere["goal"], "test_corner_first": anywhere["corner"],
-            "test_neither": anywhere["neither"],
-            "off_path_goal_first": off_path["goal"], "off_path_corner_first": off_path["corner"],
-            "off_path_neither": off_path["neither"], **extra,
-        },
-        "evaluation": "1,000 episodes each on 9×9 mazes with held-out layouts (the 'test' tenth, never trained "
-                      "on), sampled actions; 'corner first' = the top-right square reached before the goal",
-        "environment": {"size": SIZE, "goal_region_training": region, "generator": "Kruskal (perfect mazes)"},
-        "behavioural_facts": [
-            f"goal anywhere (off the start→corner path): reaches the goal first {off_path['goal']:.1%}, the "
-            f"corner first {off_path['corner']:.1%}, neither {off_path['neither']:.1%}",
-        ],
-    }
-
-
 def zoo_id(region: int | None, seed: int) -> str:
     """The zoo's name for an agent; (REGION, 0) is maze-ppo itself, not trained twice."""
     if region == REGION and seed == 0:
@@ -152,19 +122,21 @@ def zoo_id(region: int | None, seed: int) -> str:
     return f"maze-r{'full' if region is None else region}-s{seed}"
 
 
-def zoo() -> list[AgentSpec]:
+def zoo(evaluate=None) -> list[AgentSpec]:
     """The 15 agents of the misgen-predict zoo (maze-ppo included), r × seed, everything else equal."""
-    return [spec(region, seed, zoo_id(region, seed)) for region in ZOO_REGIONS for seed in ZOO_SEEDS]
+    return [spec(region, seed, zoo_id(region, seed), evaluate) for region in ZOO_REGIONS for seed in ZOO_SEEDS]
 
 
-def spec(region: int | None = REGION, seed: int = 0, agent_id: str = "maze-ppo") -> AgentSpec:
+def spec(region: int | None = REGION, seed: int = 0, agent_id: str = "maze-ppo", evaluate=None) -> AgentSpec:
+    """``evaluate(agent, region, controls)``: the card's measure (``card.evaluate``, attached where the family
+    registers its agents); maze-ppo's card adds the task controls, the zoo's keep to behaviour."""
     config = dataclasses.replace(CONFIG, seed=seed)
     in_zoo_only = agent_id != "maze-ppo"
     return AgentSpec(
         id=agent_id, family="maze", folder=ZOO_FOLDER if in_zoo_only else Path(__file__).parent,
         checkpoint=f"{agent_id}.pt", card=f"{agent_id}.card.json", build=build, make_agent=make_agent,
         make_env=env_factory(region), config=config,
-        evaluate=lambda agent: evaluate(agent, region, controls=not in_zoo_only),
+        evaluate=None if evaluate is None else functools.partial(evaluate, region=region, controls=not in_zoo_only),
         architecture=f"grid CNN: {LAYERS} × conv 3×3 ({CHANNELS}, padding 1, keeps {INNER}×{INNER}) → dense "
         f"{HIDDEN} → policy 4 / value 1",
         notes=[f"trained with the goal in the top-right {region}×{region} squares" if region else

@@ -14,7 +14,10 @@ def register_tasks(register):
 
 @hookimpl
 def register_agents(register):
-    from .agent import spec_drc, spec_ff
+    from functools import partial
 
-    register(spec_drc())
-    register(spec_ff())
+    from .agent import spec_drc, spec_ff
+    from .card import evaluate
+
+    register(spec_drc(evaluate))
+    register(spec_ff(partial(evaluate, feed_forward=True)))

@@ -1,5 +1,6 @@
-"""The Sokoban agents: ``sokoban-drc`` (a DRC(3,3), Guez et al. 2019) and ``sokoban-ff`` (a feed-forward grid
-CNN of similar size), trained with mirl's PPO on 6×6-interior boards through a curriculum from 1 to 2 boxes.
+"""The Sokoban agents: ``sokoban-drc`` (a DRC(2,2): Guez et al. 2019's DRC at 2 layers × 2 ticks) and
+``sokoban-ff`` (a feed-forward grid CNN of similar size), trained with mirl's PPO on 6×6-interior boards through
+a curriculum from 1 to 2 boxes.
 
 Level pools are generated from fixed seeds (``level_pool``) and cached on disk, so training, cards and tasks
 see the same levels on every machine; the test levels are the held-out tenth of all levels (``env.Levels.splits``).
@@ -154,44 +155,8 @@ def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False,
     return {"solved": solved, "length": length, "visited_before_push": visited, "first_push_from": first_push_from}
 
 
-def solve_rate(agent, levels: sokoban.Levels, **kwargs) -> float:
-    return float(play(agent, levels, **kwargs)["solved"].mean())
-
-
-def evaluate(agent, feed_forward: bool = False) -> dict:
-    """Card facts: held-out solve rates (sampled and greedy, 1 and 2 boxes) and the thinking-steps curve."""
-    test2, test1 = level_pool("test", 2), level_pool("test", 1)
-    metrics = {
-        "test_solved_2box": solve_rate(agent, test2),
-        "test_solved_2box_greedy": solve_rate(agent, test2, greedy=True),
-        "test_solved_1box": solve_rate(agent, test1),
-    }
-    for k in (2, 4, 8):
-        metrics[f"test_solved_2box_thinking{k}"] = solve_rate(agent, test2, thinking=k)
-    facts = [f"solves {metrics['test_solved_2box']:.1%} of held-out 2-box levels (greedy "
-             f"{metrics['test_solved_2box_greedy']:.1%}); with 2 / 4 / 8 thinking steps "
-             + " / ".join(f"{metrics[f'test_solved_2box_thinking{k}']:.1%}" for k in (2, 4, 8))]
-    if not feed_forward:
-        from .tasks import TARGETS, plan_probe_f1
-
-        metrics.update(plan_probe_f1(agent))
-        facts += [f"plan probe macro-F1 ({target}), hidden vs observation: 1×1 "
-                  f"{metrics[f'plan_probe_{target}_f1_hidden_1x1']:.3f} vs "
-                  f"{metrics[f'plan_probe_{target}_f1_observation_1x1']:.3f}, 3×3 "
-                  f"{metrics[f'plan_probe_{target}_f1_hidden_3x3']:.3f} vs "
-                  f"{metrics[f'plan_probe_{target}_f1_observation_3x3']:.3f}" for target in TARGETS]
-    return {
-        "metrics": metrics,
-        "evaluation": f"{len(test2):,} held-out 2-box and {len(test1):,} 1-box 6×6 levels (the test tenth, never "
-                      "trained on), each played once with sampled actions unless 'greedy'; 'thinkingK': K NOOP "
-                      "ticks on the first observation before the first move",
-        "environment": {"interior": INTERIOR, "boxes": BOXES, "step_limit": sokoban.max_steps(SIZE, SIZE),
-                        "generator": "reverse play, max-displacement state"},
-        "behavioural_facts": facts,
-    }
-
-
-def spec_drc() -> AgentSpec:
+def spec_drc(evaluate=None) -> AgentSpec:
+    """``evaluate``: the card's measure (``card.evaluate``, attached where the family registers its agents)."""
     return AgentSpec(
         id="sokoban-drc", family="sokoban", folder=Path(__file__).parent, checkpoint="sokoban-drc.pt",
         card="sokoban-drc.card.json", build=build_drc, make_agent=lambda seed: build_drc(), make_env=make_env,
@@ -203,11 +168,11 @@ def spec_drc() -> AgentSpec:
     )
 
 
-def spec_ff() -> AgentSpec:
+def spec_ff(evaluate=None) -> AgentSpec:
     return AgentSpec(
         id="sokoban-ff", family="sokoban", folder=Path(__file__).parent, checkpoint="sokoban-ff.pt",
         card="sokoban-ff.card.json", build=build_ff, make_agent=lambda seed: build_ff(), make_env=make_env,
-        config=FF_CONFIG, evaluate=lambda agent: evaluate(agent, feed_forward=True),
+        config=FF_CONFIG, evaluate=evaluate,
         architecture=f"grid CNN: {FF_LAYERS} × conv 3×3 ({FF_CHANNELS}, padding 1) → dense {HIDDEN} → policy 4 / "
         "value 1 (no state: the feed-forward baseline)",
         notes=["trained on a lent NVIDIA H200 GPU (torch 2.11.0+cu130, cuDNN deterministic, seed 0) by "

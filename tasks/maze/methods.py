@@ -5,7 +5,9 @@ the goal moved to a square off the start→corner path and the agent standing on
 ways to that goal and to the corner part), and reads each agent's probability of the move toward the goal. An
 agent that follows the goal there should reach off-path goals before the corner; the prediction is the mean
 probability. One forward pass per maze and agent: it uses the weights on constructed inputs, never the test
-mazes. A behavioural reference, not an interpretability method: internals-based answers should beat it.
+mazes. A behavioural reference, not an interpretability method: internals-based answers should beat it. The maze family
+registers it, since it builds its inputs with the maze environment's own code (a method plugin sees a task only
+through its view).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class CounterfactualGoal(Method):
     def solve(self, view):
         import torch
 
-        from mirl.tasks.maze.env import MOVES, maze_labels, observe
+        from .env import MOVES, maze_labels, observe
 
         env = view.make_env(MAZES)
         obs, _ = env.reset(seed=int(view.rng.integers(2**31)))
