@@ -153,7 +153,9 @@ class TaskView(View):
         self.rng = seed_everything(seed)
         self.meter = ComputeMeter(task.spec.budget)
         self._task = task
-        self._train_seed = train_seed(seed)
+        self.train_seed = train_seed(seed)
+        """What every train-side draw of the task derives from (``derive_seed(view.train_seed, "states")``): the
+        run's seed, never the salted test seed."""
         self.agent = BudgetedAgent(task.load_agent(), self.meter, task.spec.hook_points)
 
     def _load_agents(self) -> dict[str, BudgetedAgent]:

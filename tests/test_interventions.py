@@ -140,3 +140,48 @@ def test_mean_and_resample_ablation_of_the_goal_channel_remove_the_goal(agent):
     resampled = outcomes(agent, [Edit(hook="encoder.hook_out", op="resample_ablate", vector=acts[:200], channels=[1])])
     assert mean.returns.mean() < 0.5
     assert resampled.returns.mean() < 0.6
+
+
+class LongEpisodesFail:
+    """A toy vectorized env where half the episodes succeed at their first step and the rest fail after 20 (the
+    actions do nothing): the success rate is 0.5, and short episodes are the ones that finish first."""
+
+    num_envs, LONG = 256, 20
+
+    def reset(self, seed=None, options=None):
+        self.rng = np.random.default_rng(seed)
+        self.length = self._draw(self.num_envs)
+        self.t = np.zeros(self.num_envs, dtype=np.int64)
+        return self._obs(), {}
+
+    def _draw(self, k):
+        return np.where(self.rng.random(k) < 0.5, 1, self.LONG)
+
+    def _obs(self):
+        return np.zeros((self.num_envs, 2, 7, 7), dtype=np.float32)
+
+    def step(self, actions):
+        self.t += 1
+        done = self.t >= self.length
+        terminated, truncated = done & (self.length == 1), done & (self.length > 1)
+        self.length[done], self.t[done] = self._draw(int(done.sum())), 0
+        return self._obs(), terminated.astype(np.float32), terminated, truncated, {}
+
+    def labels(self):
+        return {}
+
+
+def test_the_episode_loop_counts_episodes_fixed_before_they_are_played(agent):
+    """run_episodes keeps episodes 0…n−1 by their start (the rule every card and scorer uses); keeping the first n
+    to finish would count the quick successes and leave the long failures still running."""
+    n = 200
+    rates = [run_episodes(agent, LongEpisodesFail(), n, seed=seed, greedy=False).terminated.mean() for seed in range(3)]
+    assert all(abs(rate - 0.5) < 0.1 for rate in rates), rates
+
+    env, finished = LongEpisodesFail(), []
+    env.reset(seed=0)
+    while len(finished) < n:
+        _, _, terminated, truncated, _ = env.step(np.zeros(env.num_envs, dtype=np.int64))
+        finished += terminated[terminated | truncated].tolist()
+    first_to_finish = np.mean(finished[:n])
+    assert first_to_finish > 0.75, first_to_finish  # the bias the shared loop removes

@@ -53,7 +53,7 @@ def test_mazes_are_perfect(size):
 
 
 def test_kruskal_mazes_put_fewer_goals_on_the_corner_path_than_depth_first_ones():
-    """The issue's confound: with DFS mazes over half of all goals lie on the start→corner path."""
+    """The confound of DFS mazes: with DFS mazes over half of all goals lie on the start→corner path."""
     rng = np.random.default_rng(1)
     on_path = []
     for _ in range(200):

@@ -1,4 +1,4 @@
-"""Unit-scoring methods (issue 8): which units matter, by activation statistics, by ablating them, or by
+"""Unit-scoring methods: which units matter, by activation statistics, by ablating them, or by
 first-order (gradient) estimates of the policy's response to them."""
 
 from mirl import hookimpl

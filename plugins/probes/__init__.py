@@ -1,4 +1,4 @@
-"""Probe methods (issue 8): decoders fitted on the train split's activations."""
+"""Probe methods: decoders fitted on the train split's activations."""
 
 from mirl import hookimpl
 

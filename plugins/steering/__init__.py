@@ -1,4 +1,4 @@
-"""Steering methods (issue 8): activation edits built from a task's steering pairs (observations without and
+"""Steering methods: activation edits built from a task's steering pairs (observations without and
 with the feature the edit should induce)."""
 
 from mirl import hookimpl

@@ -3,9 +3,6 @@ coin moved (the goal-misgeneralisation facts the tasks rely on) and the probe co
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 from mirl.interventions import run_episodes
 from mirl.seeding import seed_everything
 
@@ -14,24 +11,13 @@ from .env import HELD_OUT_START, TRAIN_LEVELS, CoinRunVecEnv
 from .tasks import moved_coin_env, outcome_rates, probe_controls
 
 
-@torch.no_grad()
 def completion(agent, start_level: int, num_levels: int, episodes: int = 1000, seed: int = 0) -> dict:
-    """Fraction of ``episodes`` episodes (sampled actions) that collect the coin, and the mean return."""
+    """Fraction of ``episodes`` episodes (sampled actions) that collect the coin, and the mean return. The
+    episodes counted are the first ``episodes`` to start (``run_episodes``): counting the first to finish would
+    over-represent short episodes, which end at the coin more often."""
     env = CoinRunVecEnv(64, seed=seed, start_level=start_level, num_levels=num_levels)
-    obs, _ = env.reset(seed=seed)
-    generator = torch.Generator().manual_seed(seed)
-    returns, completed = [], []
-    running = np.zeros(env.num_envs)
-    while len(returns) < episodes:
-        logits, _, _ = agent.act(torch.from_numpy(obs))
-        actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
-        obs, reward, terminated, truncated, info = env.step(actions)
-        running += reward
-        for i in np.flatnonzero(terminated | truncated):
-            returns.append(running[i])
-            completed.append(bool(info["level_complete"][i]))
-        running[terminated | truncated] = 0.0
-    return {"completion": float(np.mean(completed[:episodes])), "mean_return": float(np.mean(returns[:episodes]))}
+    out = run_episodes(agent, env, episodes, seed=seed, greedy=False, record_labels=False)
+    return {"completion": float(out.final_info["level_complete"].mean()), "mean_return": float(out.returns.mean())}
 
 
 def moved_coin_outcomes(agent, episodes: int = 1000, seed: int = 0) -> dict[str, float]:

@@ -95,7 +95,7 @@ class CoinRunTask(Task):
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
 
-        return BudgetedEnv(moved_coin_env("train", derive_seed(view._train_seed, "env"), num_envs), view.meter)
+        return BudgetedEnv(moved_coin_env("train", derive_seed(view.train_seed, "env"), num_envs), view.meter)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ class GoalPredict(CoinRunTask):
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """``n`` train-level episodes: obs is the mean frame of the first 16 steps, activations likewise."""
-        summaries, labels = self.episodes(view.agent, "train", view._train_seed, n, ["hook_obs", *hooks], view.meter)
+        summaries, labels = self.episodes(view.agent, "train", view.train_seed, n, ["hook_obs", *hooks], view.meter)
         obs = summaries["hook_obs"]
         return TrainData(obs=obs, labels=labels, activations={h: summaries[h] for h in hooks})
 
@@ -261,8 +261,8 @@ class CoinSteer(CoinRunTask):
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         from mirl.envs import BudgetedEnv
 
-        env = BudgetedEnv(moved_coin_env("train", derive_seed(view._train_seed, "states")), view.meter)
-        return sample_states(view.agent, env, n, hooks, view._train_seed)
+        env = BudgetedEnv(moved_coin_env("train", derive_seed(view.train_seed, "states")), view.meter)
+        return sample_states(view.agent, env, n, hooks, view.train_seed)
 
     def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Moments of the agent's own train-level episodes (coin moved) with the coin in view, rendered again
@@ -274,11 +274,11 @@ class CoinSteer(CoinRunTask):
 
         from .state import remove_coin
 
-        env = moved_coin_env("train", derive_seed(view._train_seed, "steer"))
+        env = moved_coin_env("train", derive_seed(view.train_seed, "steer"))
         budgeted = BudgetedEnv(env, view.meter)
         obs, _ = budgeted.reset()
         probe = env._probe_env()
-        generator = torch.Generator().manual_seed(derive_seed(view._train_seed, "steer-actions") % 2**31)
+        generator = torch.Generator().manual_seed(derive_seed(view.train_seed, "steer-actions") % 2**31)
         without, with_coin = [], []
         while len(with_coin) < n:
             for raw, frame in zip(env._env.callmethod("get_state"), obs):
@@ -386,13 +386,13 @@ class SawLocate(CoinRunTask):
         """States from stock training levels with labels incl. ``saws`` (saws in the level)."""
         from mirl.envs import BudgetedEnv
 
-        env = BudgetedEnv(stock_env("train", derive_seed(view._train_seed, "states")), view.meter)
-        return sample_states(view.agent, env, n, hooks, view._train_seed)
+        env = BudgetedEnv(stock_env("train", derive_seed(view.train_seed, "states")), view.meter)
+        return sample_states(view.agent, env, n, hooks, view.train_seed)
 
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
 
-        return BudgetedEnv(stock_env("train", derive_seed(view._train_seed, "env"), num_envs), view.meter)
+        return BudgetedEnv(stock_env("train", derive_seed(view.train_seed, "env"), num_envs), view.meter)
 
     def channel_means(self, agent) -> dict[str, np.ndarray]:
         """Mean activation of every conv unit over train-level states (what ablated channels are set to)."""
@@ -492,8 +492,8 @@ class CoinReadout(CoinRunTask):
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         from mirl.envs import BudgetedEnv
 
-        env = BudgetedEnv(moved_coin_env("train", derive_seed(view._train_seed, "states")), view.meter)
-        return sample_states(view.agent, env, n, hooks, view._train_seed)
+        env = BudgetedEnv(moved_coin_env("train", derive_seed(view.train_seed, "states")), view.meter)
+        return sample_states(view.agent, env, n, hooks, view.train_seed)
 
     def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
         return sample_states(agent, moved_coin_env("test", seed), self.spec.test_size, hooks, seed)

@@ -1,4 +1,4 @@
-"""Task family `doorkey` (issue 7): MiniGrid DoorKey with exact causal variables and counterfactual states, for
+"""Task family `doorkey`: MiniGrid DoorKey with exact causal variables and counterfactual states, for
 causal-variable localization with planted ground truth: agents in which has_key was planted by interchange-
 intervention training, and the tasks that score localization against the plant (see README.md). The natural
 agent `doorkey-ppo` and its tasks are still to come."""

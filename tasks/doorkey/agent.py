@@ -41,33 +41,17 @@ def make_env(num_envs: int, seed: int) -> doorkey.DoorKeyVecEnv:
     return doorkey.DoorKeyVecEnv(num_envs, size=SIZE, seed=seed, split="train")
 
 
-@torch.no_grad()
 def success(agent, episodes: int = EVAL_EPISODES, greedy: bool = False, seed: int = 0,
             num_envs: int = 50) -> dict[str, float]:
-    """Held-out-seed episodes (MiniGrid's step limit): the fraction reaching the goal, and their mean length."""
+    """Held-out-seed episodes (MiniGrid's step limit): the fraction reaching the goal, and their mean length;
+    the first ``episodes`` episodes to start (``run_episodes``)."""
+    from mirl.interventions import run_episodes
+
     env = doorkey.DoorKeyVecEnv(num_envs, size=SIZE, seed=seed, split="test")
-    obs, _ = env.reset(seed=seed)
-    generator = torch.Generator().manual_seed(seed)
-    done_count, reached, lengths = 0, 0, []
-    steps = np.zeros(num_envs, dtype=np.int64)
-    counted = np.arange(num_envs) < episodes  # env i's first episode is episode i; later ones in end order
-    started = num_envs
-    while done_count < episodes:
-        logits, _ = agent(torch.from_numpy(obs))
-        actions = logits.argmax(-1) if greedy else torch.multinomial(torch.softmax(logits, -1), 1,
-                                                                     generator=generator).squeeze(1)
-        obs, _, terminated, truncated, _ = env.step(actions.numpy())
-        steps += 1
-        for i in np.flatnonzero(terminated | truncated):
-            if counted[i]:
-                done_count += 1
-                reached += int(terminated[i])
-                if terminated[i]:
-                    lengths.append(int(steps[i]))
-            counted[i] = started < episodes
-            started += 1
-            steps[i] = 0
-    return {"success": reached / episodes, "mean_length": float(np.mean(lengths)) if lengths else float("nan")}
+    out = run_episodes(agent, env, episodes, seed=seed, greedy=greedy, record_labels=False)
+    reached = out.terminated
+    return {"success": float(reached.mean()),
+            "mean_length": float(out.lengths[reached].mean()) if reached.any() else float("nan")}
 
 
 def evaluate(agent) -> dict:

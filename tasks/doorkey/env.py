@@ -1,5 +1,5 @@
 """DoorKey: MiniGrid's own ``DoorKeyEnv``, batched and fully observed, with exact causal variables, valid
-counterfactual states and a shortest-path expert (issue 7).
+counterfactual states and a shortest-path expert.
 
 A state is held the way MiniGrid encodes it — ``grid`` [W, H, 3] (object, colour, state indices, x first),
 ``agent`` (x, y), ``direction`` (0 right, 1 down, 2 left, 3 up) and ``carrying`` (the key, or nothing) — so

@@ -512,7 +512,7 @@ def plant_edits(plant: Plant) -> Callable[[dict], list]:
 
 def iia_curve(agent, pairs: PairSet, order: list[tuple[str, int]], percents=(1, 2, 5, 10, 20, 50),
               target: str = "expert") -> dict[int, float]:
-    """IIA when the top k% of ``order`` (units as (hook, channel), best first) are patched, per k: issue 7's
+    """IIA when the top k% of ``order`` (units as (hook, channel), best first) are patched, per k: the
     haskey-locate curve (its area, the mean over k, is the primary score)."""
     curve = {}
     for k in percents:

@@ -1,4 +1,4 @@
-"""The doorkey tasks: localize `has_key` in a naturally trained agent, and where the truth is planted (issue 7).
+"""The doorkey tasks: localize `has_key` in a naturally trained agent, and where the truth is planted.
 
 - ``doorkey/haskey-locate-v1`` (unit_scores, ``doorkey-ppo``): rank the conv channels; scored by the IIA of
   patching the top k% from source into base (registered once doorkey-ppo ships).
@@ -61,24 +61,24 @@ class DoorKeyTask(Task):
         return build()
 
     def train_pool(self, view: TaskView) -> P.Pool:
-        return pool_for(derive_seed(view._train_seed, "pool"), "train")
+        return pool_for(derive_seed(view.train_seed, "pool"), "train")
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """Distinct train-seed states (shuffled, seeded) with ``state_labels``."""
         pool = self.train_pool(view)
-        rows = np.random.default_rng(derive_seed(view._train_seed, "rows")).permutation(len(pool.states))[:n]
+        rows = np.random.default_rng(derive_seed(view.train_seed, "rows")).permutation(len(pool.states))[:n]
         return labelled_states(view.agent, [pool.states[i] for i in rows], hooks)
 
     def interchange_pairs(self, view: TaskView, n: int):
         """Train-seed (base, source, counterfactual) observations with opposite has_key; c = the base with the
         source's key state."""
-        pairs = P.PairSet.draw(self.train_pool(view), n, derive_seed(view._train_seed, "pairs"))
+        pairs = P.PairSet.draw(self.train_pool(view), n, derive_seed(view.train_seed, "pairs"))
         return tuple(t.numpy() for t in pairs.obs)
 
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
 
-        return BudgetedEnv(doorkey.DoorKeyVecEnv(num_envs, size=SIZE, seed=derive_seed(view._train_seed, "env") % 2**31,
+        return BudgetedEnv(doorkey.DoorKeyVecEnv(num_envs, size=SIZE, seed=derive_seed(view.train_seed, "env") % 2**31,
                                                  split="train"), view.meter)
 
     def test_pairs(self, seed: int) -> P.PairSet:

@@ -76,7 +76,7 @@ class MazeTask(Task):
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States from sampled-action rollouts on train-layout mazes with the goal anywhere, exact labels
         (goal square, distances, moves toward goal and corner, the action taken) and activations."""
-        return self.states(view.agent, derive_seed(view._train_seed, "states"), n, hooks, None, "train")
+        return self.states(view.agent, derive_seed(view.train_seed, "states"), n, hooks, None, "train")
 
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
@@ -84,7 +84,7 @@ class MazeTask(Task):
         from .env import MazeVecEnv
 
         return BudgetedEnv(MazeVecEnv(num_envs, size=SIZE, goal_region=None,
-                                      seed=derive_seed(view._train_seed, "env"), split="train"), view.meter)
+                                      seed=derive_seed(view.train_seed, "env"), split="train"), view.meter)
 
 
 class GoalReadout(MazeTask):
@@ -180,7 +180,7 @@ class Retarget(MazeTask):
 
     def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Train-maze states, and the same with the goal moved to the target square."""
-        plain = self.states(view.agent, derive_seed(view._train_seed, "steer"), n, [], None, "train").obs
+        plain = self.states(view.agent, derive_seed(view.train_seed, "steer"), n, [], None, "train").obs
         moved = plain.copy()
         moved[:, 2] = 0.0  # plane 2 is the goal (env.PLANES)
         moved[:, 2, self.target[0] - 1, self.target[1] - 1] = 1.0
@@ -348,7 +348,7 @@ class GoalSuppress(MazeTask):
 
     def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Train-maze states with the cheese, and the same without it (Turner et al.'s cheese-vector pairs)."""
-        plain = self.states(view.agent, derive_seed(view._train_seed, "steer"), n, [], None, "train").obs
+        plain = self.states(view.agent, derive_seed(view.train_seed, "steer"), n, [], None, "train").obs
         without = plain.copy()
         without[:, 2] = 0.0  # plane 2 is the goal (env.PLANES)
         return plain, without
@@ -533,7 +533,7 @@ class MisgenPredict(MazeTask):
 
         from .env import MazeVecEnv
 
-        return BudgetedEnv(MazeVecEnv(num_envs, size=SIZE, goal_region=1, seed=derive_seed(view._train_seed, "env"),
+        return BudgetedEnv(MazeVecEnv(num_envs, size=SIZE, goal_region=1, seed=derive_seed(view.train_seed, "env"),
                                       split="train"), view.meter)
 
     def measured(self, seed: int) -> np.ndarray:

@@ -93,7 +93,7 @@ class SmokeTask(Task):
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         from . import env as grid
 
-        agent_pos, goal_pos = self.train_states(n, view._train_seed)
+        agent_pos, goal_pos = self.train_states(n, view.train_seed)
         obs = grid.observe(agent_pos, goal_pos)
         actions, acts = self._run(view.agent, obs, hooks)  # counted against the budget
         return TrainData(obs=obs, labels=self._labels(agent_pos, goal_pos, actions), activations=acts)
@@ -103,7 +103,7 @@ class SmokeTask(Task):
 
         from mirl.envs import BudgetedEnv
 
-        env = grid.SmokeGridVecEnv(num_envs, grid.pools()[0], seed=derive_seed(view._train_seed, "env"))
+        env = grid.SmokeGridVecEnv(num_envs, grid.pools()[0], seed=derive_seed(view.train_seed, "env"))
         return BudgetedEnv(env, view.meter)
 
     # -- decoders --------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ class GoalRetarget(SmokeTask):
         """Train states, and the same with the goal moved to the centre square."""
         from . import env as grid
 
-        agent_pos, goal_pos = self.train_states(n, derive_seed(view._train_seed, "steer"))
+        agent_pos, goal_pos = self.train_states(n, derive_seed(view.train_seed, "steer"))
         return grid.observe(agent_pos, goal_pos), grid.observe(agent_pos, np.tile(np.array(TARGET), (len(agent_pos), 1)))
 
     @staticmethod

@@ -23,7 +23,7 @@ from .sizes import BOXES, DRC_CHANNELS, DRC_DEPTH, DRC_TICKS, HIDDEN, INTERIOR, 
 TRAIN_POOL = 200_000  # 2-box training levels (the 1-box pool is half that: its level space is small)
 TEST_POOL = 2_000
 POOL_SEEDS = {("train", 1): 11, ("train", 2): 12, ("test", 1): 21, ("test", 2): 22}
-# DRC(2,2) with 16 channels (sizes.py), as issue 6 sizes it for 2 CPU cores (~590 env steps/s in the
+# DRC(2,2) with 16 channels (sizes.py), sized for 2 CPU cores (~590 env steps/s in the
 # feasibility probe). DRC(3,3) with 32 channels was tried on a lent H200: PPO with 8 minibatches × 2 epochs per
 # 10,240 samples is latency-bound there (each BPTT pass is 20 sequential steps of 9 ConvLSTM ticks) and ran
 # 3,300 steps/s, 1.5 M steps in 8 minutes, before the feed-forward baseline's learning point (~7 M steps at

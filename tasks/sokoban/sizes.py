@@ -4,5 +4,5 @@
 INTERIOR = 6  # the board's interior, squares per side (the border is wall)
 SIZE = INTERIOR + 2
 BOXES = 2
-# DRC(2,2) with 16 channels, as issue 6 sizes it for 2 CPU cores (see agent.py for what was tried first).
+# DRC(2,2) with 16 channels: what 2 CPU cores can train (see agent.py for what was tried first).
 DRC_DEPTH, DRC_TICKS, DRC_CHANNELS, HIDDEN = 2, 2, 16, 256

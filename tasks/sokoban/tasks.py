@@ -1,5 +1,5 @@
 """The Sokoban tasks: read the DRC's plan out of its hidden and cell states, steer its route, locate its planning
-units (issue 6). Registered once `sokoban-drc` ships (its sha256 pinned below).
+units. Registered once `sokoban-drc` ships (its sha256 pinned below).
 
 Test levels are fresh 6×6 two-box levels of the held-out "test" tenth (never trained on), generated from the
 salted test seed; methods get "train" levels only. Heavy imports (torch) happen inside methods.
@@ -57,8 +57,8 @@ class SokobanTask(Task):
     def make_train_env(self, view: TaskView, num_envs: int):
         from mirl.envs import BudgetedEnv
 
-        levels = levels_for(derive_seed(view._train_seed, "env-levels"), 2000, "train")
-        return BudgetedEnv(sokoban.SokobanVecEnv(num_envs, levels, seed=derive_seed(view._train_seed, "env")),
+        levels = levels_for(derive_seed(view.train_seed, "env-levels"), 2000, "train")
+        return BudgetedEnv(sokoban.SokobanVecEnv(num_envs, levels, seed=derive_seed(view.train_seed, "env")),
                            view.meter)
 
     def episodes(self, agent, levels: sokoban.Levels, seed: int, hooks=()):
@@ -148,7 +148,7 @@ class PlanReadout(SokobanTask):
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States of the agent's own episodes on train levels; labels ``plan_directions`` [N, 72] (box squares
         then agent squares, classes 0-4, -1 on walls), and the two maps separately."""
-        return self.states(view.agent, self.train_levels(view._train_seed), derive_seed(view._train_seed, "ep"),
+        return self.states(view.agent, self.train_levels(view.train_seed), derive_seed(view.train_seed, "ep"),
                            hooks, n)
 
     def observation_floor(self, train: TrainData, test: TrainData, seed: int) -> float:
@@ -381,11 +381,11 @@ class PlanSteer(SokobanTask):
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States of the agent's episodes on train-split shortcut levels (the shortcut square at the same place),
         with the plan labels of plan-readout."""
-        levels = shortcut_levels(derive_seed(view._train_seed, "steer-levels-train"), max(20, n // 12), "train")
-        return self.states(view.agent, levels, derive_seed(view._train_seed, "steer-ep"), hooks, n)
+        levels = shortcut_levels(derive_seed(view.train_seed, "steer-levels-train"), max(20, n // 12), "train")
+        return self.states(view.agent, levels, derive_seed(view.train_seed, "steer-ep"), hooks, n)
 
     def pair_levels(self, view: TaskView, n: int) -> sokoban.Levels:
-        return shortcut_levels(derive_seed(view._train_seed, "steer-pairs"), n, "train")
+        return shortcut_levels(derive_seed(view.train_seed, "steer-pairs"), n, "train")
 
     def steering_pairs(self, view: TaskView, n: int) -> tuple[np.ndarray, np.ndarray]:
         """First observations of train-split shortcut levels, and the same with a wall on the shortcut square."""
@@ -509,11 +509,11 @@ class PlanSteerV2(PlanSteer):
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States of the agent's sampled episodes on the shipped train levels, with plan-readout's labels."""
-        levels = self.train_levels(view._train_seed, max(20, n // 12))  # n ≤ 2,000 states: ≤ 166 levels
-        return self.states(view.agent, levels, derive_seed(view._train_seed, "steer-ep"), hooks, n)
+        levels = self.train_levels(view.train_seed, max(20, n // 12))  # n ≤ 2,000 states: ≤ 166 levels
+        return self.states(view.agent, levels, derive_seed(view.train_seed, "steer-ep"), hooks, n)
 
     def pair_levels(self, view: TaskView, n: int) -> sokoban.Levels:
-        return self.train_levels(view._train_seed, n)
+        return self.train_levels(view.train_seed, n)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -556,8 +556,8 @@ class PlanLocate(SokobanTask):
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States of the agent's episodes on train levels, with the plan labels of plan-readout."""
-        levels = levels_for(derive_seed(view._train_seed, "locate-levels"), max(20, n // 6), "train")
-        return self.states(view.agent, levels, derive_seed(view._train_seed, "locate-ep"), hooks, n)
+        levels = levels_for(derive_seed(view.train_seed, "locate-levels"), max(20, n // 6), "train")
+        return self.states(view.agent, levels, derive_seed(view.train_seed, "locate-ep"), hooks, n)
 
     def unit_means(self, agent) -> dict[str, np.ndarray]:
         states = self.states(agent, levels_for(derive_seed(0, "ablation-means"), 400, "train"),

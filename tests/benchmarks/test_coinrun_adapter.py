@@ -9,7 +9,7 @@ so that whatever else the machine runs slows all of them alike; each loop's tota
 procgen's total from the same run (the best round of each is reported too). Episodes end where they would (no
 reset between rounds), so the edits cost what they cost at a random agent's rate of episode ends.
 
-The issue's targets, over raw procgen: at most 15% without edits and 25% with coin edits at resets. Under a
+The targets, over raw procgen: at most 15% without edits and 25% with coin edits at resets. Under a
 target a warning says so; the asserted limits have a margin for a busy machine and catch real regressions.
 """
 

@@ -1,4 +1,4 @@
-"""Counterfactual pairs per second (issue 7's target: ≥ 1,000): a (base, source) pair of DoorKey-8x8 states →
+"""Counterfactual pairs per second (target: ≥ 1,000): a (base, source) pair of DoorKey-8x8 states →
 the base with the source's has_key, its observation and the expert's optimal actions on it (the label a planted
 agent is trained and scored against).
 

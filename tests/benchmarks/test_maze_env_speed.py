@@ -4,7 +4,7 @@ Two MiniGrid baselines: our ``MazeEnv`` (a MiniGrid subclass whose observation i
 array, so it skips MiniGrid's own observation encoding) and a stock MiniGrid env (``EmptyEnv(size=9)`` with
 ``FullyObsWrapper``, MiniGrid's standard fully observed encoding). All play uniformly random actions with
 resets; the loops interleave round by round and each one's best round counts. The batched twin exists because
-MiniGrid's per-step cost would eat a CPU training budget (the issue's prototype: ~170k vs ~3k steps/s).
+MiniGrid's per-step cost would eat a CPU training budget (a prototype measured ~170k vs ~3k steps/s).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ the scoring process.
 On three smoke tasks, a built-in method that answers it (one that asks for train data, one that steps train
 environments through the parent, one that edits), each run sealed and in-process in alternating rounds with the
 same seed (same answers, same scores: the contract checks that), against a template started before timing as
-a bench starts it once. The issue's target: the sealed run takes at most 10% or 1.5 s (whichever is larger)
+a bench starts it once. The target: the sealed run takes at most 10% or 1.5 s (whichever is larger)
 longer than the in-process one; asserted on the median of the rounds.
 """
 

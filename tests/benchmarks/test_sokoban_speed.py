@@ -1,4 +1,4 @@
-"""Sokoban throughput (issue 6's targets, one core): the batched env at batch 256 with resets from a level pool
+"""Sokoban throughput (targets, one core): the batched env at batch 256 with resets from a level pool
 and the one-hot observation (≥ 1,000,000 steps/s), and the reverse-play generator (≥ 5,000 solvable levels/s
 at 6×6 with 2 boxes, ≥ 50/s at 10×10 with 4 boxes).
 
@@ -9,7 +9,7 @@ resets) costs about 15 bare moves; a generated level about 11 (6×6) or 64 (10×
 vectorised walk of a few hundred moves over a batch of candidates. The limits have a margin for load and
 catch a real regression.
 
-For contrast the issue measured gym-sokoban at 272 steps/s and 0.48 levels/s (10×10, 4 boxes); it no longer
+For contrast gym-sokoban was measured at 272 steps/s and 0.48 levels/s (10×10, 4 boxes); it no longer
 installs on Python 3.11 with current setuptools (it imports ``pkg_resources``), so it is not run side by side.
 """
 

@@ -6,7 +6,7 @@ anywhere; sampled actions, no hooks, no edits, no per-step labels):
 what any scorer of such a task must pay at least once. Each task is then scored once with the `random`
 method's answer through the full runner (view, validation, scoring), and the ratio to the baseline is
 reported; saw-locate plays six passes (no ablation + five ablation sizes), so its ratio is ~6 by design. The
-issues' target is absolute: each task's default scoring under 3 minutes on the 2 CPU cores. A warning says
+target is absolute: each task's default scoring under 3 minutes on the 2 CPU cores. A warning says
 when a task misses it. The assertion is on the ratio, which load slows on both sides alike (with one core kept
 busy saw-locate took 373 s, near an absolute limit of 420 s that its idle 185 s left far away).
 

@@ -1,4 +1,4 @@
-"""Methods that try what a determined cheater would (issue 30's adversarial suite), on any task.
+"""Methods that try what a determined cheater would (mirl's adversarial suite), on any task.
 
 On smoke/goal-readout-v1 each answers perfectly (the planted goal channel, read out: what mirl's oracle returns)
 only if its cheat worked, and otherwise gives the floor answer (an all-zero readout, which always says cell 0), so
