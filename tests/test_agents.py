@@ -9,6 +9,7 @@ import types
 
 from mirl import hookimpl
 from mirl.cli.main import main
+from mirl.pins import read_pins, write_pin
 from mirl.pluginhost import get_agents, get_tasks
 
 
@@ -74,6 +75,8 @@ def test_ship_an_interim_agent_with_training_checkpoints_then_recard(tmp_path, m
     assert "pass --unfinished to ship an interim agent" in capsys.readouterr().err
     assert main(["agents", "ship", "smokecopy", "--run-dir", str(run), "--unfinished"]) == 0
     card = copy.read_card()
+    assert read_pins(copy.folder) == {"smoke-copy": card["sha256"]}  # shipping pins it
+    assert "pinned in pins.json" in capsys.readouterr().err
     assert card["steps"] == 4 * config.num_envs * config.num_steps and card["notes"][0].startswith("interim agent")
     assert [e["step"] for e in card["training_checkpoints"]] == [2 * 2048, 4 * 2048]
     snapshot = torch.load(run / "checkpoints" / "step0000008192.pt", weights_only=True)
@@ -96,3 +99,26 @@ def test_every_registered_agent_carries_its_card_measure_and_a_bare_spec_says_wh
     bare = spec()  # agent.py alone: the card module (which imports the tasks) is attached at registration
     with pytest.raises(MirlError, match="coinrun-ppo has no card measure here; use the spec its family registers"):
         bare.card_facts(None)
+
+
+def test_pins_are_written_once_and_a_new_agent_under_a_pinned_id_is_refused(tmp_path):
+    import pytest
+
+    from mirl.errors import MirlError
+
+    assert read_pins(tmp_path) == {}
+    assert write_pin(tmp_path, "b", "1" * 64) and write_pin(tmp_path, "a", "0" * 64)
+    assert write_pin(tmp_path, "a", "0" * 64) is False  # already so pinned
+    with pytest.raises(MirlError, match="a is pinned to 000000000000…, not 222222222222…: .* bump their versions"):
+        write_pin(tmp_path, "a", "2" * 64)
+    assert list(read_pins(tmp_path).items()) == [("b", "1" * 64), ("a", "0" * 64)]  # in the order pinned
+    (tmp_path / "pins.json").write_text("{")
+    with pytest.raises(MirlError, match="pins.json is not valid JSON"):
+        read_pins(tmp_path)
+
+
+def test_every_task_pins_its_agents_through_its_familys_data_file():
+    for task in get_tasks():
+        refs = list(task.spec.agents) or [task.spec.agent]
+        pins = read_pins(task.folder)
+        assert all(pins[ref.id] == ref.sha256 for ref in refs), task.spec.id

@@ -133,9 +133,17 @@ def train_agents(args) -> int:
 
 def _report_shipped(spec, card: dict, shipped: bool) -> None:
     print(json.dumps({k: card[k] for k in ("id", "sha256", "steps", "wall_seconds", "metrics")}, indent=2))
-    if shipped:
-        print(f"shipped into {spec.folder}; now pin sha256 {card['sha256']} in the family's task specs "
-              "and bump their versions if scores can move", file=sys.stderr)
+    if not shipped:
+        return
+    from mirl.pins import PINS_FILE, write_pin
+
+    try:
+        new = write_pin(spec.folder, spec.id, card["sha256"])
+    except MirlError as exc:
+        print(f"shipped into {spec.folder}, not pinned: {exc}", file=sys.stderr)
+        return
+    print(f"shipped into {spec.folder}; sha256 {card['sha256'][:12]}… " + (f"pinned in {PINS_FILE}: the family's "
+          "tasks register with it" if new else "was already its pin"), file=sys.stderr)
 
 
 def ship_agents(args) -> int:

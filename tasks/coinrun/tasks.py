@@ -16,16 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport, auroc, balanced_accuracy, bootstrap_ci, mean_ci
 from mirl.seeding import derive_seed, test_seed
 from mirl.task import Task, TaskView, TrainData
 
 FOLDER = Path(__file__).parent
+PINS = read_pins(FOLDER)
 AGENT = AgentRef(
     id="coinrun-ppo",
     checkpoint="coinrun-ppo.pt",
-    sha256="0dcc009503785e60d3a45c2ae64d424d302260c1affa17982e61d5ba8b164172",
+    sha256=PINS["coinrun-ppo"],
     card="coinrun-ppo.card.json",
 )
 CONV_HOOKS = {

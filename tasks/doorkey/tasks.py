@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport
 from mirl.seeding import derive_seed, test_seed, train_seed
@@ -454,10 +455,10 @@ class SubspacePlanted(DoorKeyTask):
         return Readout(weights={P.PLANT_HOOK: P.subspace_basis().T}, bias=np.zeros(P.SUBSPACE_DIM))
 
 
-# The agents as shipped (their cards in this folder); None until one ships, and its task waits for it.
-DOORKEY_PPO_SHA256: str | None = "92dd7b3cea18cd0b48dee5f9f0f329ec2706d610c1b47ba658e1b2678e69bf3a"
-PLANTED_SHA256: str | None = "88ea0d32cc78e172a0b534d0db00556f63315791f7011f0675610c8e2e1cf5bb"
-SUBSPACE_SHA256: str | None = "45705904bccc8cc526413bba034cba0ba31ad80dd61b189182f6d19b24af6f7b"
+# The agents as shipped (pins.json beside their cards); None until one ships, and its task waits for it.
+PINS = read_pins(FOLDER)
+DOORKEY_PPO_SHA256, PLANTED_SHA256, SUBSPACE_SHA256 = (
+    PINS.get(agent_id) for agent_id in ("doorkey-ppo", "doorkey-planted", "doorkey-planted-subspace"))
 
 
 def tasks() -> list[Task]:

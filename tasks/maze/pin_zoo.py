@@ -1,26 +1,26 @@
-"""Pin every shipped zoo agent's sha256 (from its card) in tasks.py's ``ZOO_SHA256``, in zoo order.
+"""Pin every shipped zoo agent's sha256 (from its card) in pins.json, where `mirl agents train --ship` has not
+already (it pins what it ships).
 
-    python -m mirl.tasks.maze.pin_zoo          # from a source checkout (pip install -e .): edits tasks/maze/tasks.py
+    python -m mirl.tasks.maze.pin_zoo          # pins what is shipped and unpinned
     python -m mirl.tasks.maze.pin_zoo --table  # also print the shipped agents' card numbers as a Markdown table
 
-Run it after `train_zoo.sh` ships agents; tests/test_maze_tasks.py fails while a shipped agent is unpinned.
+tests/test_maze_tasks.py fails while a shipped agent is unpinned.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 
-def pinned_block() -> str:
+def pin_shipped() -> list[str]:
+    """The zoo agents newly pinned (a shipped one whose id is pinned to another sha256 is refused)."""
+    from mirl.pins import write_pin
+
     from .agent import zoo
 
-    lines = ['    "maze-ppo": AGENT_SHA256,']
-    for spec in zoo():
-        if spec.id != "maze-ppo" and spec.card_path.exists():
-            lines.append(f'    "{spec.id}": "{json.loads(spec.card_path.read_text())["sha256"]}",')
-    return "ZOO_SHA256 = {\n" + "\n".join(lines) + "\n}"
+    return [spec.id for spec in zoo() if spec.card_path.exists()
+            and write_pin(Path(__file__).parent, spec.id, json.loads(spec.card_path.read_text())["sha256"])]
 
 
 def table() -> str:
@@ -44,10 +44,7 @@ def table() -> str:
 def main() -> None:
     import sys
 
-    path = Path(__file__).with_name("tasks.py")
-    block = pinned_block()
-    path.write_text(re.sub(r"ZOO_SHA256 = \{\n.*?\n\}", lambda _: block, path.read_text(), count=1, flags=re.S))
-    print(block)
+    print("newly pinned:", ", ".join(pin_shipped()) or "none")
     if "--table" in sys.argv[1:]:
         print(table())
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mirl.errors import MirlError
+from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport, bootstrap_ci, mean_ci
 from mirl.seeding import derive_seed, test_seed
@@ -424,28 +425,12 @@ def tasks(sha256: str) -> list[Task]:
     return [GoalReadout(sha256), Retarget(sha256), GoalSuppress(sha256)]
 
 
-# maze-ppo as shipped (tasks/maze/maze-ppo.card.json); a new agent means a new sha256 here and new task versions.
-AGENT_SHA256 = "4eff4e50723851cd717b1183b4b74a72997b3adba10749363d160c9a511b2bee"
-# The zoo (agent.zoo(): r ∈ {1, 2, 3, 5, full} × seeds 0–2), pinned as each agent ships from
-# `bash tasks/maze/train_zoo.sh`; misgen-predict is registered once all 15 are.
+# maze-ppo and the zoo (agent.zoo(): r ∈ {1, 2, 3, 5, full} × seeds 0–2) as shipped, pinned in pins.json in the
+# order they shipped from `bash tasks/maze/train_zoo.sh`; misgen-predict is registered once all 15 are.
+PINS = read_pins(FOLDER)
+AGENT_SHA256 = PINS["maze-ppo"]
 ZOO_SIZE = 15
-ZOO_SHA256 = {
-    "maze-ppo": AGENT_SHA256,
-    "maze-r1-s0": "aac0defa5a9717fa5e4e8697cb89658e2542942abb77bea87048cffb8e17e7ed",
-    "maze-r1-s1": "38125ad4376c08b7478ca758d46deddeafdfb7ad4e97969f7dfe39c67866a0d0",
-    "maze-r1-s2": "4ce6370c6e9bee04d1b7294891874227d78fb2e11d14689a8f01aa0400b828d6",
-    "maze-r2-s0": "cb52fe346a8677dc833784bf332e9c1645460f16c4e8f9f2bd3db2ce52dc3edb",
-    "maze-r2-s1": "9ec9a02d37a2e6bfece9c1f58e341e6f578b66fb094f23a866015d178eae45cd",
-    "maze-r2-s2": "ac49fd02225556d175a67a2f67b3383470ee51384ace862d55e9feb66d1746be",
-    "maze-r3-s1": "001b859119992d5a89770753935cd4254d35a285c3631a05f6eec114a0b8bd62",
-    "maze-r3-s2": "c99b0d80bdc172a1fd591170b2bcb4c46c1da1bd4dce9020165ddd2c6524328c",
-    "maze-r5-s0": "d757d7a31f7f4ffeeef7f0bd4cee35306e5b7d44bd68a8823b293df59a6244f5",
-    "maze-r5-s1": "0e8d1434af3e6fa610054e91d82a5ceaf0534a5439f6c1d1d7dd9a5871b98f07",
-    "maze-r5-s2": "1287d4af06ede69ddb22494f314b41fe8863bfece70d0a6cf69df8f0aaf80696",
-    "maze-rfull-s0": "1238a6a0e25d54c7343171558c4377833a7864174dfe5577f81de3d6a6694138",
-    "maze-rfull-s1": "c0413ab7de0264a547149ac526022b6d1548e5bf321075b5fca727dffed7e18f",
-    "maze-rfull-s2": "517fec88e9d3c8d1ec67c1ca0c0a51e20b49dfe8ad2dee324e9e67911974a14e",
-}
+ZOO_SHA256 = {agent_id: sha256 for agent_id, sha256 in PINS.items() if agent_id.startswith("maze-")}
 
 
 def probe_controls(agent, random_agent, seed: int = 0, train_states: int = 3000,

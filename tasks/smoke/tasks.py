@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport, average_precision, auroc, bootstrap_ci, brier, macro_auroc, mean_ci, softmax
 from mirl.seeding import derive_seed, test_seed
@@ -20,13 +21,14 @@ if TYPE_CHECKING:
     import torch
 
 FOLDER = Path(__file__).parent
+PINS = read_pins(FOLDER)
 SIZE = 7  # grid side; mirrors env.SIZE without importing gymnasium at registration time
 CELLS = SIZE * SIZE
 
 AGENT = AgentRef(
     id="smoke-ppo",
     checkpoint="smoke-ppo.pt",
-    sha256="ecf87d721eaa0fbdf28e00b79fae09435a9dc425e86db8631330c75c160a6735",
+    sha256=PINS["smoke-ppo"],
     card="smoke-ppo.card.json",
 )
 ALL_HOOKS = {

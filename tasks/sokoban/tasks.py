@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport
 from mirl.seeding import derive_seed, test_seed
@@ -614,8 +615,8 @@ class PlanLocate(SokobanTask):
         )
 
 
-# sokoban-drc as shipped (tasks/sokoban/sokoban-drc.card.json); None until it ships, and the tasks wait for it.
-AGENT_SHA256: str | None = "4d00cdfa29e155e0109eee400e2528c6e17a309d74750c7a9f6821a6cecd0156"
+# sokoban-drc as shipped (pins.json beside its card); None until it ships, and the tasks wait for it.
+AGENT_SHA256: str | None = read_pins(FOLDER).get("sokoban-drc")
 
 
 def tasks(sha256: str) -> list[Task]:
