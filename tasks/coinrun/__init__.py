@@ -1,19 +1,5 @@
 """Task family `coinrun`: procgen CoinRun, its agent `coinrun-ppo` and four tasks (see README.md)."""
 
-from mirl import hookimpl
+from mirl.family import family_hooks
 
-
-@hookimpl
-def register_tasks(register):
-    from .tasks import TASKS
-
-    for task in TASKS:
-        register(task)
-
-
-@hookimpl
-def register_agents(register):
-    from .agent import spec
-    from .card import evaluate
-
-    register(spec(evaluate))
+register_tasks, register_agents = family_hooks(__name__, agents="card:agent_specs")

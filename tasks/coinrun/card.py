@@ -51,3 +51,10 @@ def evaluate(agent) -> dict:
             f"{moved['lava']:.1%}, times out {moved['timeout']:.1%}",
         ],
     }
+
+
+def agent_specs() -> list:
+    """The family's agents as it registers them: their specs with this card's measure."""
+    from .agent import spec
+
+    return [spec(evaluate)]

@@ -194,3 +194,8 @@ def planted_spec(plant: str) -> AgentSpec:
                  "intervention training, an exclusivity term" + (" and a decoy decoding term" if plant == "channels"
                                                                  else "") + " (mirl.tasks.doorkey.planted)",
     )
+
+
+def agent_specs() -> list[AgentSpec]:
+    """doorkey-ppo and the two planted agents, as the family registers them."""
+    return [spec(), planted_spec("channels"), planted_spec("subspace")]

@@ -1,23 +1,9 @@
 """Task family `maze`: MiniGrid mazes with a cheese goal, the agent `maze-ppo` and its tasks (see README.md)."""
 
 from mirl import hookimpl
+from mirl.family import family_hooks
 
-
-@hookimpl
-def register_tasks(register):
-    from .tasks import TASKS
-
-    for task in TASKS:
-        register(task)
-
-
-@hookimpl
-def register_agents(register):
-    from .agent import zoo
-    from .card import evaluate
-
-    for spec in zoo(evaluate):  # maze-ppo and the misgen-predict zoo
-        register(spec)
+register_tasks, register_agents = family_hooks(__name__, agents="card:agent_specs")
 
 
 @hookimpl

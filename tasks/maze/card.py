@@ -35,3 +35,10 @@ def evaluate(agent, region: int | None = REGION, controls: bool = False) -> dict
             f"corner first {off_path['corner']:.1%}, neither {off_path['neither']:.1%}",
         ],
     }
+
+
+def agent_specs() -> list:
+    """maze-ppo and the misgen-predict zoo as the family registers them: their specs with this card's measure."""
+    from .agent import zoo
+
+    return zoo(evaluate)

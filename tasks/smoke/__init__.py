@@ -1,18 +1,5 @@
 """Task family `smoke`: a 7×7 grid, a planted-encoder agent, one task per answer kind (see README.md)."""
 
-from mirl import hookimpl
+from mirl.family import family_hooks
 
-
-@hookimpl
-def register_tasks(register):
-    from .tasks import TASKS
-
-    for task in TASKS:
-        register(task)
-
-
-@hookimpl
-def register_agents(register):
-    from .agent import spec
-
-    register(spec())
+register_tasks, register_agents = family_hooks(__name__, agents="agent:spec")

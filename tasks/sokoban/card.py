@@ -3,6 +3,8 @@ thinking-steps curve and, for the DRC, the plan probes of the tasks against the 
 
 from __future__ import annotations
 
+from functools import partial
+
 from . import env as sokoban
 from .agent import level_pool, play
 from .sizes import BOXES, INTERIOR, SIZE
@@ -42,3 +44,10 @@ def evaluate(agent, feed_forward: bool = False) -> dict:
                         "generator": "reverse play, max-displacement state"},
         "behavioural_facts": facts,
     }
+
+
+def agent_specs() -> list:
+    """The family's agents as it registers them: their specs with this card's measure."""
+    from .agent import spec_drc, spec_ff
+
+    return [spec_drc(evaluate), spec_ff(partial(evaluate, feed_forward=True))]
