@@ -157,6 +157,7 @@ def test_splits_draw_disjoint_reset_seeds_and_the_card_measure_is_deterministic(
 
     from mirl.seeding import seed_everything
     from mirl.tasks.doorkey import agent as A
+    from mirl.tasks.doorkey import card
 
     drawn = {}
     for split in ("train", "test"):
@@ -172,6 +173,6 @@ def test_splits_draw_disjoint_reset_seeds_and_the_card_measure_is_deterministic(
     seed_everything(0)
     agent = A.build().eval()
     with torch.no_grad():
-        first, again = A.success(agent, episodes=12, num_envs=4), A.success(agent, episodes=12, num_envs=4)
+        first, again = card.success(agent, episodes=12, num_envs=4), card.success(agent, episodes=12, num_envs=4)
     assert first["success"] == again["success"] and 0.0 <= first["success"] <= 1.0
     assert np.isnan(first["mean_length"]) or first["mean_length"] == again["mean_length"]

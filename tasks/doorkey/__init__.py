@@ -4,4 +4,4 @@ interchange-intervention training, and tasks that score localization against the
 
 from mirl.family import family_hooks
 
-register_tasks, register_agents = family_hooks(__name__, agents="agent:agent_specs")
+register_tasks, register_agents = family_hooks(__name__, agents="card:agent_specs")

@@ -2,4 +2,4 @@
 
 from mirl.family import family_hooks
 
-register_tasks, register_agents = family_hooks(__name__, agents="agent:spec")
+register_tasks, register_agents = family_hooks(__name__, agents="card:agent_specs")
