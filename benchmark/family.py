@@ -16,11 +16,10 @@ from mirl.hookspecs import hookimpl
 
 
 def _load(package: str, where: str) -> list:
-    """``module:attribute`` inside ``package``: a list, one item, or a function returning either."""
+    """``module:attribute`` inside ``package``: a list, or a function returning one."""
     module, _, name = where.partition(":")
     value = getattr(import_module(f"{package}.{module}"), name)
-    value = value() if callable(value) else value
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    return list(value() if callable(value) else value)
 
 
 def family_hooks(package: str, tasks: str = "tasks:TASKS", agents: str | None = None) -> tuple[Callable[..., Any], ...]:

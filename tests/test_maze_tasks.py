@@ -220,7 +220,7 @@ def test_every_shipped_zoo_agent_is_pinned_and_every_pin_is_shipped():
     from mirl.tasks.maze.agent import zoo
 
     shipped = {spec.id: spec.read_card()["sha256"] for spec in zoo() if spec.card_path.exists()}
-    assert shipped == T.ZOO_SHA256, "pin each shipped zoo agent: python -m mirl.tasks.maze.pin_zoo (writes pins.json)"
+    assert shipped == T.ZOO_SHA256, "every shipped zoo agent is pinned in pins.json when it ships (mirl agents train maze --agent ID --ship)"
     for spec in zoo():
         if spec.id in shipped:
             assert sha256_file(spec.checkpoint_path) == shipped[spec.id]
