@@ -83,9 +83,11 @@ class EnvProxy:
 
 def warm_up() -> None:
     """What the sealed template runs once before it forks workers: torch's first optimizer step imports ~800
-    modules (torch._dynamo, sympy: ~2 s), which every forked worker would otherwise pay again."""
+    modules (torch._dynamo, sympy: ~2 s), which every forked worker would otherwise pay again. On one thread: a
+    process forked after torch's thread pool has started hangs the first time it runs a parallel op."""
     import torch
 
+    torch.set_num_threads(1)  # each worker sets the parent's count (run_method), starting its own pool
     weights = torch.zeros(4, 2, requires_grad=True)
     x, y = torch.ones(3, 4), torch.zeros(3, dtype=torch.long)
     for optimizer in (torch.optim.Adam([weights], lr=0.1),  # what mirl's probes and DAS use

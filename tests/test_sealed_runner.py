@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -339,3 +341,16 @@ def test_a_private_salt_with_workers_of_our_own_user_is_said_once_and_marked_par
     else:
         assert [r.sealed for r in results] == ["partial", "partial"]
         assert len(warnings) == 1 and "results are marked sealed: partial" in warnings[0], warnings
+
+
+@pytest.mark.slow
+def test_a_worker_runs_parallel_torch_ops_when_the_parent_uses_several_threads(tmp_path):
+    """Workers are forked from a template: had the template started torch's thread pool (the test suite runs on
+    one thread, a user's `mirl run` on all cores), a worker's first parallel op would hang until the budget."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["MIRL_HOME"] = str(tmp_path)
+    code = ("import torch; torch.set_num_threads(2); from mirl.pluginhost import get_methods, get_tasks; "
+            "from mirl.runner import evaluate; r = evaluate(get_tasks().get('smoke/goal-retarget-v1'), "
+            "get_methods().get('channel-clamp'), seed=0); print(r.status, r.error)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=100)
+    assert out.stdout.split()[:1] == ["ok"], out.stdout + out.stderr[-2000:]

@@ -98,14 +98,19 @@ def test_seed_everything_is_the_one_seeding_function():
 
 
 def test_test_split_depends_on_salt_and_is_disjoint_from_train(monkeypatch):
+    from mirl.seeding import test_seed
+
     t = task("smoke/goal-readout-v1")
-    def pairs(agent, goal):
-        return {(tuple(a), tuple(g)) for a, g in zip(agent.tolist(), goal.tolist())}
-    test = pairs(*t.test_states(0))
-    train = pairs(*t.train_states(t.spec.train_size, 123))
+    agent = t.load_agent()
+
+    def pairs(states):
+        return set(zip(states.labels["agent_cell"].tolist(), states.labels["goal_cell"].tolist()))
+
+    test = pairs(t.test_states(agent, test_seed(0), []))
+    train = pairs(t.states(agent, 0, t.spec.train_size, 123, []))
     assert not test & train
     monkeypatch.setenv("MIRL_TEST_SALT", "official-secret")
-    assert pairs(*t.test_states(0)) != test
+    assert pairs(t.test_states(agent, test_seed(0), [])) != test
 
 
 def test_a_private_salt_comes_from_a_file_only_its_owner_reads(tmp_path, monkeypatch, capsys):

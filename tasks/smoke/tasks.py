@@ -13,9 +13,10 @@ import numpy as np
 
 from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
-from mirl.scoring import ScoreReport, average_precision, auroc, bootstrap_ci, brier, macro_auroc, mean_ci, softmax
+from mirl.scoring import ScoreReport, average_precision, auroc
 from mirl.seeding import derive_seed, test_seed
 from mirl.task import Task, TaskView, TrainData
+from mirl.tasklib import ReadoutTask, mean_report, statistic_report
 
 if TYPE_CHECKING:
     import torch
@@ -62,16 +63,6 @@ class SmokeTask(Task):
         picks = pool[rng.choice(len(pool), size=min(n, len(pool)), replace=False)]
         return grid.cells_to_positions(picks[:, 0]), grid.cells_to_positions(picks[:, 1])
 
-    def train_states(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        from . import env as grid
-
-        return self._sample(grid.pools()[0], n, seed)
-
-    def test_states(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        from . import env as grid
-
-        return self._sample(grid.pools()[1], self.spec.test_size, test_seed(seed))
-
     @staticmethod
     def _labels(agent_pos: np.ndarray, goal_pos: np.ndarray, actions: np.ndarray) -> dict[str, np.ndarray]:
         from . import env as grid
@@ -92,13 +83,21 @@ class SmokeTask(Task):
             (logits, _), cache = agent.run_with_cache(torch.from_numpy(obs), names=hooks)
         return logits.argmax(1).numpy(), {k: v.numpy() for k, v in cache.items()}
 
-    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+    def states(self, agent, split: int, n: int, seed: int, hooks: list[str]) -> TrainData:
+        """``n`` states of pool ``split`` (0 train, 1 test), drawn with ``seed``, labelled with the agent's greedy
+        action, with its activations at ``hooks``."""
         from . import env as grid
 
-        agent_pos, goal_pos = self.train_states(n, view.train_seed)
+        agent_pos, goal_pos = self._sample(grid.pools()[split], n, seed)
         obs = grid.observe(agent_pos, goal_pos)
-        actions, acts = self._run(view.agent, obs, hooks)  # counted against the budget
+        actions, acts = self._run(agent, obs, hooks)
         return TrainData(obs=obs, labels=self._labels(agent_pos, goal_pos, actions), activations=acts)
+
+    def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
+        return self.states(view.agent, 0, n, view.train_seed, hooks)  # forward passes counted against the budget
+
+    def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
+        return self.states(agent, 1, self.spec.test_size, seed, hooks)
 
     def make_train_env(self, view: TaskView, num_envs: int):
         from . import env as grid
@@ -108,25 +107,12 @@ class SmokeTask(Task):
         env = grid.SmokeGridVecEnv(num_envs, grid.pools()[0], seed=derive_seed(view.train_seed, "env"))
         return BudgetedEnv(env, view.meter)
 
-    # -- decoders --------------------------------------------------------------------------------------
-    def _decode(self, answer, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Apply a linear decoder to test states; returns (outputs [n, k], labels)."""
-        from . import env as grid
-
-        agent_pos, goal_pos = self.test_states(seed)
-        obs = grid.observe(agent_pos, goal_pos)
-        actions, acts = self._run(self.load_agent(), obs, list(answer.weights))
-        out = np.tile(answer.bias, (len(obs), 1))
-        for hook, w in answer.weights.items():
-            out += acts[hook].reshape(len(obs), -1).astype(np.float64) @ w
-        return out, self._labels(agent_pos, goal_pos, actions)
-
 
 def _spec(**kw: Any) -> TaskSpec:
     return TaskSpec(agent=AGENT, budget=BUDGET, train_size=TRAIN_SIZE, references=[], **kw)
 
 
-class GoalReadout(SmokeTask):
+class GoalReadout(SmokeTask, ReadoutTask):
     spec = _spec(
         id="smoke/goal-readout-v1",
         title="Read the goal position out of the smoke agent",
@@ -144,15 +130,6 @@ class GoalReadout(SmokeTask):
         ),
         test_size=TEST_SIZE,
     )
-
-    def score(self, answer, seed: int) -> ScoreReport:
-        out, labels = self._decode(answer, seed)
-        correct = (out.argmax(1) == labels["goal_cell"]).astype(np.float64)
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        return ScoreReport(
-            metrics={"accuracy": correct.mean()}, score=float(correct.mean()), ci=mean_ci(correct, rng), instances=correct,
-            n=len(correct), floor=self.spec.normalization.floor, ceiling=1.0,
-        )
 
     def oracle_answer(self, view: TaskView):
         from mirl.schemas import Readout
@@ -189,12 +166,8 @@ class GoalUnits(SmokeTask):
 
         truth = goal_unit_mask().ravel()
         scores = answer.scores["encoder.hook_out"].ravel()
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        value = auroc(truth, scores)
-        return ScoreReport(
-            metrics={"auroc": value, "average_precision": average_precision(truth, scores)},
-            score=value, ci=bootstrap_ci(auroc, truth, scores, rng=rng), n=truth.size, floor=0.5, ceiling=1.0,
-        )
+        return statistic_report(auroc, truth, scores, seed=seed, name="auroc", floor=0.5, ceiling=1.0,
+                                metrics={"average_precision": average_precision(truth, scores)})
 
     def oracle_answer(self, view: TaskView):
         from mirl.schemas import UnitScores
@@ -240,7 +213,7 @@ class GoalRetarget(SmokeTask):
         """Train states, and the same with the goal moved to the centre square."""
         from . import env as grid
 
-        agent_pos, goal_pos = self.train_states(n, derive_seed(view.train_seed, "steer"))
+        agent_pos, goal_pos = self._sample(grid.pools()[0], n, derive_seed(view.train_seed, "steer"))
         return grid.observe(agent_pos, goal_pos), grid.observe(agent_pos, np.tile(np.array(TARGET), (len(agent_pos), 1)))
 
     @staticmethod
@@ -300,18 +273,9 @@ class GoalRetarget(SmokeTask):
         # Competence check for the unedited agent: reaching its goal with no step limit but the env's own.
         hit, _ = self._reaches_goal(agent, start, goal)
         target, reached_goal = self.rollout(agent, start, goal, answer.edits, seed)
-        success = target.astype(np.float64)
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        return ScoreReport(
-            metrics={
-                "target_rate": success.mean(),
-                "goal_rate": reached_goal.mean(),
-                "goal_rate_unedited": hit.mean(),
-                "target_rate_unedited": base_target.mean(),
-            },
-            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success),
-            floor=float(base_target.mean()), ceiling=1.0,
-        )
+        return mean_report(target, seed, name="target_rate", floor=float(base_target.mean()), ceiling=1.0, metrics={
+            "goal_rate": reached_goal.mean(), "goal_rate_unedited": hit.mean(),
+            "target_rate_unedited": base_target.mean()})
 
     def _reaches_goal(self, agent, start: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
@@ -341,7 +305,7 @@ class GoalRetarget(SmokeTask):
         )
 
 
-class NextAction(SmokeTask):
+class NextAction(SmokeTask, ReadoutTask):
     spec = _spec(
         id="smoke/next-action-v1",
         title="Predict the smoke agent's next action",
@@ -362,24 +326,6 @@ class NextAction(SmokeTask):
         normalization=Normalization(floor=0.5, ceiling=1.0, floor_source="chance AUROC", ceiling_source="exact"),
         test_size=TEST_SIZE,
     )
-
-    def score(self, answer, seed: int) -> ScoreReport:
-        out, labels = self._decode(answer, seed)
-        actions = labels["action"]
-        # Outputs are logits; AUROC ranks the probabilities, so a decoder that is sure of the argmax wins
-        # even where two actions' logits nearly tie.
-        probs = softmax(out)
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        value = macro_auroc(actions, probs)
-        return ScoreReport(
-            metrics={
-                "auroc": value,
-                "brier": float(brier(actions, probs).mean()),
-                "accuracy": float((out.argmax(1) == actions).mean()),
-            },
-            score=value, ci=bootstrap_ci(macro_auroc, actions, probs, rng=rng, n_boot=500), n=len(actions),
-            floor=0.5, ceiling=1.0,
-        )
 
     def oracle_answer(self, view: TaskView):
         from mirl.schemas import Prediction

@@ -1,0 +1,54 @@
+"""The task library's pieces: known answers for its reports and helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mirl.schemas import Readout
+from mirl.scoring import auroc
+from mirl.tasklib import decode, mean_ablation, mean_report, rate_curve_ci, statistic_report, top_units
+
+
+def test_decode_is_the_linear_answer_on_flattened_activations():
+    rng = np.random.default_rng(0)
+    acts = {"a": rng.normal(size=(5, 2, 3)), "b": rng.normal(size=(5, 4))}
+    answer = Readout(weights={"a": rng.normal(size=(6, 3)), "b": rng.normal(size=(4, 3))}, bias=np.arange(3.0))
+    expected = acts["a"].reshape(5, 6) @ answer.weights["a"] + acts["b"] @ answer.weights["b"] + np.arange(3.0)
+    assert np.allclose(decode(answer, acts, 5), expected)
+
+
+def test_mean_report_keeps_instances_and_brackets_its_mean():
+    hits = np.array([1, 0, 1, 1, 0, 1, 1, 1] * 25, dtype=bool)
+    report = mean_report(hits, seed=3, name="accuracy", floor=0.25, ceiling=1.0, metrics={"extra": 2.0})
+    assert report.score == report.metrics["accuracy"] == 0.75 and report.metrics["extra"] == 2.0
+    assert report.ci[0] < 0.75 < report.ci[1] and report.n == 200 and report.instances.dtype == np.float64
+    assert report.normalized_score == (0.75 - 0.25) / 0.75
+    assert mean_report(hits, seed=3, floor=0, ceiling=1).ci == report.ci  # one bootstrap seed per run seed
+
+
+def test_statistic_report_known_answers_perfect_shuffled_random():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 400)
+    perfect = statistic_report(auroc, labels, labels + 0.1, seed=0, name="auroc", floor=0.5, ceiling=1.0)
+    assert perfect.score == 1.0 and perfect.ci == (1.0, 1.0) and perfect.normalized_score == 1.0
+    shuffled = statistic_report(auroc, rng.permutation(labels), labels.astype(float), seed=0, floor=0.5, ceiling=1.0)
+    noise = statistic_report(auroc, labels, rng.random(400), seed=0, floor=0.5, ceiling=1.0)
+    for report in (shuffled, noise):
+        assert abs(report.normalized_score) < 0.2 and report.ci[0] < 0.55 and report.ci[1] > 0.45
+
+
+def test_top_units_round_up_and_mean_ablation_groups_by_hook_in_order():
+    order = [("b", 3), ("a", 1), ("b", 0), ("a", 0)] + [("c", i) for i in range(96)]
+    assert top_units(order, 1) == [("b", 3)] and top_units(order, 2.5) == order[:3]
+    assert top_units(order[:10], 1) == order[:1] and top_units(order[:10], 0) == []
+    assert top_units(order[:10], 0, at_least_one=True) == order[:1]
+    means = {"a": np.zeros((2, 1)), "b": np.ones((4, 1)), "c": np.ones((96, 1))}
+    edits = mean_ablation(order[:3], means, ["a", "b", "c"])
+    assert [(e.hook, e.channels, e.op) for e in edits] == [("a", [1], "mean_ablate"), ("b", [0, 3], "mean_ablate")]
+
+
+def test_rate_curve_ci_is_the_binomial_normal_approximation():
+    low, high = rate_curve_ci(0.2, [0.5, 0.5], 0.5, n=100)
+    se = np.sqrt(2 * 0.25 / 100 / 4 + 0.25 / 100)
+    assert np.isclose(high - 0.2, 1.96 * se) and np.isclose(0.2 - low, 1.96 * se)
+    assert rate_curve_ci(0.0, [0.0, 1.0], 0.0, n=10) == (0.0, 0.0)
