@@ -100,10 +100,13 @@ def assert_family_code_derives_only_the_public_split(result: dict, salt: Path) -
         from mirl_cheaters import split_digest
     finally:
         sys.path.remove(str(HERE / "mirl-cheaters"))
+    from mirl.seeding import test_seed
+
     task = get_tasks().get(TASK)
-    public = split_digest(*task.test_states(result["seed"]))
+    agent = task.load_agent()
+    public = split_digest(task.test_states(agent, test_seed(result["seed"]), []))
     with mock.patch.dict(os.environ, {"MIRL_TEST_SALT_FILE": str(salt)}):
-        private = split_digest(*task.test_states(result["seed"]))
+        private = split_digest(task.test_states(agent, test_seed(result["seed"]), []))
     assert public != private
     assert result["status"] == "failed" and result["error"].endswith(f"the cheat derived a test split: {public}"), (
         result["error"])

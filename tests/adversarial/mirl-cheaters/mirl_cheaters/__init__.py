@@ -167,14 +167,18 @@ class FamilyCode(Method):
     def solve(self, view):
         from mirl.pluginhost import get_tasks
 
-        agent_cells, goal_cells = get_tasks().get(view.spec.id).test_states(view.seed)
-        raise RuntimeError(f"the cheat derived a test split: {split_digest(agent_cells, goal_cells)}")
+        from mirl.seeding import test_seed
+
+        states = get_tasks().get(view.spec.id).test_states(view.agent, test_seed(view.seed), [])
+        raise RuntimeError(f"the cheat derived a test split: {split_digest(states)}")
 
 
-def split_digest(*arrays) -> str:
+def split_digest(states) -> str:
+    """A short hash of a smoke test split's (agent cell, goal cell) pairs."""
     import hashlib
 
-    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()[:16]
+    cells = (states.labels["agent_cell"], states.labels["goal_cell"])
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in cells)).hexdigest()[:16]
 
 
 class StoreWriter(Cheater):
