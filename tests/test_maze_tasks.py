@@ -13,6 +13,7 @@ from mirl.method import Method
 from mirl.pluginhost import get_agents, get_methods, get_tasks
 from mirl.runner import evaluate
 from mirl.schemas import AgentPredictions, MethodInfo
+from mirl.task import TrainData
 from mirl.tasks.maze import tasks as T
 from mirl.tasks.maze.env import MOVES, corner_square, maze_labels
 
@@ -33,8 +34,9 @@ def test_goal_readout_known_answers():
     task = T.GoalReadout(UNPINNED)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 49, size=2000)
-    assert task.score_predictions(labels, labels, 0).normalized_score == pytest.approx(1.0)
-    random = [task.score_predictions(rng.integers(0, 49, size=2000), labels, s).score for s in range(5)]
+    states = TrainData(obs=np.zeros((2000, 1)), labels={"goal_inner_square": labels})
+    assert task.score_outputs(np.eye(49)[labels], states, 0).normalized_score == pytest.approx(1.0)
+    random = [task.score_outputs(rng.random((2000, 49)), states, s).score for s in range(5)]
     assert abs(np.mean(random) - 1 / 49) < 0.01  # uniform guessing over 49 squares, below the 1/30 floor
 
 
@@ -50,33 +52,42 @@ def test_retarget_known_answers_and_episodes(untrained):
     task = T.Retarget(UNPINNED)
     n = 500
     none, full = np.zeros(n, bool), np.ones(n, bool)
-    assert task.score_rates(none, full, full, [none], 0).normalized_score == pytest.approx(1.0)
     half = np.arange(n) < n // 2
-    assert task.score_rates(half, half, full, [half], 0).normalized_score == pytest.approx(0.0)
+
+    def score(unedited, edited, controls):
+        return task.score_outcomes({"reached": unedited, "goal_moved": full}, {"reached": edited},
+                                   [{"reached": c} for c in controls], 0).normalized_score
+
+    assert score(none, full, [none]) == pytest.approx(1.0)
+    assert score(half, half, [half]) == pytest.approx(0.0)
     # a random edit that alone sends the agent to the target half the time sets the floor, not "no edit"
-    assert task.score_rates(none, half, full, [half, half], 0).normalized_score == pytest.approx(0.0)
-    reached = task.reach_rate(untrained, 5)
+    assert score(none, half, [half, half]) == pytest.approx(0.0)
+    reached = task.reach(untrained, 5)[0]
     assert reached.shape == (n,) and reached.mean() < 0.2  # an untrained net rarely walks there in time
 
 
 def test_goal_suppress_known_answers_and_decision_squares(untrained):
     task = T.GoalSuppress(UNPINNED)
-    env = task.mazes(3)
+    env = task.test_episodes(3)
     for i in range(50):
         facts = maze_labels(env.walls[i], tuple(env.goal[i]))
         assert not facts["goal_on_corner_path"]  # test goals are off the corner path by construction
         assert facts["decision_square"] != corner_square(9)
-    p = task.decision_probabilities(untrained, env)
+    p = task.decision(untrained, env)[0]
     assert p.shape == (task.spec.test_size,) and ((0 < p) & (p < 1)).all()
     corner = np.ones(len(p), bool)
-    assert task.score_parts(p, np.zeros_like(p), corner, corner, 0).normalized_score == pytest.approx(1.0)
-    assert task.score_parts(p, p, corner, corner, 0).normalized_score == pytest.approx(0.0)
-    crippled = task.score_parts(p, np.zeros_like(p), corner, np.arange(len(p)) < len(p) // 2, 0)
+
+    def score(p_edited, corner_edited=corner, p_control=None):
+        unedited = {"p_toward_goal": p, "corner": corner}
+        controls = [{"p_toward_goal": c} for c in p_control] if p_control else [unedited]
+        return task.score_outcomes(unedited, {"p_toward_goal": p_edited, "corner": corner_edited}, controls, 0)
+
+    assert score(np.zeros_like(p)).normalized_score == pytest.approx(1.0)
+    assert score(p).normalized_score == pytest.approx(0.0)
+    crippled = score(np.zeros_like(p), np.arange(len(p)) < len(p) // 2)
     assert crippled.normalized_score == pytest.approx(0.0) and crippled.metrics["competence_guard_tripped"] == 1.0
-    like_random = task.score_parts(p, p / 2, corner, corner, 0, p_control=[p / 2, p / 2])
-    assert like_random.normalized_score == pytest.approx(0.0)
-    assert task.score_parts(p, np.zeros_like(p), corner, corner, 0, p_control=[p / 2]).normalized_score == (
-        pytest.approx(1.0))
+    assert score(p / 2, p_control=[p / 2, p / 2]).normalized_score == pytest.approx(0.0)
+    assert score(np.zeros_like(p), p_control=[p / 2]).normalized_score == pytest.approx(1.0)
     assert MOVES.shape == (4, 2)
 
 

@@ -33,17 +33,25 @@ class ReadoutTask(Task):
     - ``auroc``: one output → AUROC of it against a 0/1 label; several → macro one-vs-rest AUROC of their
       softmax, with the Brier score and accuracy (floor 0.5).
 
-    A family with another metric overrides ``score_outputs``."""
+    ``context_metrics(states)`` adds facts of the test states to every report (e.g. a base rate); a family with
+    another metric overrides ``score_outputs``."""
 
     def test_states(self, agent: Any, seed: int, hooks: list[str]) -> TrainData:
         raise NotImplementedError
+
+    def context_metrics(self, states: TrainData) -> dict[str, float]:
+        return {}
 
     def score(self, answer: Any, seed: int) -> ScoreReport:
         states = self.test_states(self.load_agent(), test_seed(seed), list(answer.weights))
         return self.score_outputs(decode(answer, states.activations, len(states)), states, seed)
 
     def score_outputs(self, outputs: np.ndarray, states: TrainData, seed: int) -> ScoreReport:
-        labels = states.labels[self.spec.target]
+        report = self.score_by_metric(outputs, states.labels[self.spec.target], seed)
+        report.metrics.update(self.context_metrics(states))
+        return report
+
+    def score_by_metric(self, outputs: np.ndarray, labels: np.ndarray, seed: int) -> ScoreReport:
         metric = self.spec.primary_metric
         if metric == "accuracy":
             return mean_report(outputs.argmax(1) == labels, seed, name="accuracy",

@@ -21,8 +21,10 @@ def mean_report(values: np.ndarray, seed: int, *, floor: float, ceiling: float, 
                 metrics: dict[str, float] | None = None, details: dict | None = None) -> ScoreReport:
     """The primary score is the mean of per-instance ``values`` (hits, successes, per-pair accuracies) with a
     bootstrap CI over instances; ``values`` are kept for paired comparisons of two methods. ``name``: the primary
-    metric's name, added to ``metrics``."""
-    values = np.asarray(values, dtype=np.float64)
+    metric's name, added to ``metrics``. Float values keep their precision (a float32 mean is the score of a
+    float32 measurement); hits and counts become float64."""
+    values = np.asarray(values)
+    values = values if np.issubdtype(values.dtype, np.floating) else values.astype(np.float64)
     score = float(values.mean())
     return ScoreReport(metrics={**({name: score} if name else {}), **(metrics or {})}, score=score,
                        ci=mean_ci(values, bootstrap_rng(seed)), instances=values, n=len(values), floor=floor,

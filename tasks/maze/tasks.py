@@ -14,9 +14,10 @@ import numpy as np
 from mirl.errors import MirlError
 from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
-from mirl.scoring import ScoreReport, bootstrap_ci, mean_ci
+from mirl.scoring import ScoreReport
 from mirl.seeding import derive_seed, test_seed
 from mirl.task import Task, TaskView, TrainData
+from mirl.tasklib import ReadoutTask, SteeringTask, mean_report, statistic_report
 
 FOLDER = Path(__file__).parent
 SIZE = 9
@@ -88,7 +89,7 @@ class MazeTask(Task):
                                       seed=derive_seed(view.train_seed, "env"), split="train"), view.meter)
 
 
-class GoalReadout(MazeTask):
+class GoalReadout(MazeTask, ReadoutTask):
     def __init__(self, sha256: str):
         self.spec = TaskSpec(
             id="maze/goal-readout-v1",
@@ -107,21 +108,8 @@ class GoalReadout(MazeTask):
             train_size=5000, test_size=2000, references=REFERENCES,
         )
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        states = self.states(self.load_agent(), test_seed(seed), self.spec.test_size, list(answer.weights), None,
-                             "test")
-        out = np.tile(answer.bias, (len(states), 1))
-        for hook, w in answer.weights.items():
-            out += states.activations[hook].reshape(len(states), -1).astype(np.float64) @ w
-        return self.score_predictions(out.argmax(1), states.labels["goal_inner_square"], seed)
-
-    def score_predictions(self, predicted: np.ndarray, labels: np.ndarray, seed: int) -> ScoreReport:
-        correct = (predicted == labels).astype(np.float64)
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        return ScoreReport(metrics={"accuracy": float(correct.mean())}, score=float(correct.mean()),
-                           ci=mean_ci(correct, rng), instances=correct, n=len(correct), floor=1 / GOAL_CANDIDATES, ceiling=1.0)
-
-
+    def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
+        return self.states(agent, seed, self.spec.test_size, hooks, None, "test")
 
 
 # The target: a cell square (always open) outside the training region, off the start→corner diagonal's ends.
@@ -147,7 +135,7 @@ def check_target(square) -> tuple[int, int]:
     return row, col
 
 
-class Retarget(MazeTask):
+class Retarget(MazeTask, SteeringTask):
     """Make the agent go to the fixed target square instead of the cheese (Mini et al.'s retargeting)."""
 
     def __init__(self, sha256: str, target: tuple[int, int] = TARGET):
@@ -187,12 +175,9 @@ class Retarget(MazeTask):
         moved[:, 2, self.target[0] - 1, self.target[1] - 1] = 1.0
         return plain, moved
 
-    def reach_rate(self, agent, seed: int, edits=(), goal_at_target: bool = False) -> np.ndarray:
-        """Per test maze: did the agent stand on the target within 2× the shortest path? One episode per env."""
-        return self.reach(agent, seed, edits, goal_at_target)[0]
-
     def reach(self, agent, seed: int, edits=(), goal_at_target: bool = False) -> tuple[np.ndarray, list[float]]:
-        """``reach_rate`` and each edit's mean change norm (``EditHooks.edit_sizes``)."""
+        """Per test maze: did the agent stand on the target within 2× the shortest path (one episode per env)?
+        And each edit's mean change norm (``EditHooks.edit_sizes``)."""
         import torch
 
         from mirl.interventions import EditHooks
@@ -227,32 +212,21 @@ class Retarget(MazeTask):
                 obs = observe(env.walls, env.agent, env.goal)
         return reached, hooks.edit_sizes()
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        from mirl.interventions import random_edit_controls
+    def play(self, agent, episodes, seed: int, edits=(), control: bool = False):
+        reached, sizes = self.reach(agent, seed, edits)
+        return {"reached": reached}, sizes
 
-        agent = self.load_agent()
-        s = test_seed(seed)
-        unedited = self.reach_rate(agent, s)
-        edited, sizes = self.reach(agent, s, answer.edits)
-        control = [self.reach_rate(agent, s, edits)
-                   for edits in random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)]
-        return self.score_rates(unedited, edited, self.reach_rate(agent, s, goal_at_target=True),
-                                control or [unedited], seed)
+    def unedited(self, agent, episodes, seed: int) -> dict[str, np.ndarray]:
+        """The unedited agent, with the goal where it is and with the goal on the target (the ceiling)."""
+        return {"reached": self.reach(agent, seed)[0], "goal_moved": self.reach(agent, seed, goal_at_target=True)[0]}
 
-    def score_rates(self, unedited: np.ndarray, edited: np.ndarray, goal_moved: np.ndarray, control: list,
-                    seed: int) -> ScoreReport:
-        """``control``: per random direction, which mazes the randomly edited agent reached the target in."""
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        success = edited.astype(np.float64)
-        floor = float(np.mean(control))
-        return ScoreReport(
-            metrics={"target_rate": float(success.mean()), "target_rate_random_edit": floor,
-                     "target_rate_unedited": float(unedited.mean()),
-                     "target_rate_goal_moved": float(goal_moved.mean())},
-            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success),
-            floor=floor, ceiling=float(goal_moved.mean()),
-        )
-
+    def score_outcomes(self, unedited: dict, edited: dict, controls: list[dict], seed: int) -> ScoreReport:
+        """``controls``: per random direction, which mazes the randomly edited agent reached the target in."""
+        floor = float(np.mean([c["reached"] for c in controls]))
+        goal_moved = float(unedited["goal_moved"].mean())
+        return mean_report(edited["reached"], seed, name="target_rate", floor=floor, ceiling=goal_moved, metrics={
+            "target_rate_random_edit": floor, "target_rate_unedited": float(unedited["reached"].mean()),
+            "target_rate_goal_moved": goal_moved})
 
 
 def race_to_goal_or_corner(agent, walls: np.ndarray, goals: np.ndarray, max_steps: int, seed: int,
@@ -313,7 +287,7 @@ def off_path_goals(env, seed: int, avoid: tuple[int, int]) -> np.ndarray:
     return goals
 
 
-class GoalSuppress(MazeTask):
+class GoalSuppress(MazeTask, SteeringTask):
     """Remove goal-seeking (Turner et al.'s "cheese vector") without removing competence."""
 
     def __init__(self, sha256: str):
@@ -354,7 +328,8 @@ class GoalSuppress(MazeTask):
         without[:, 2] = 0.0  # plane 2 is the goal (env.PLANES)
         return plain, without
 
-    def mazes(self, seed: int):
+    def test_episodes(self, seed: int):
+        """The test mazes, goals off the start→corner path (read, never changed, by every play)."""
         from .env import MazeVecEnv, corner_square
 
         env = MazeVecEnv(self.spec.test_size, size=SIZE, goal_region=None, seed=seed % 2**63, split="test")
@@ -362,12 +337,9 @@ class GoalSuppress(MazeTask):
         env.place_goals(off_path_goals(env, seed, corner_square(SIZE)))
         return env
 
-    def decision_probabilities(self, agent, env, edits=()) -> np.ndarray:
-        """P(the move toward the goal) with the agent on each maze's decision square."""
-        return self.decision(agent, env, edits)[0]
-
     def decision(self, agent, env, edits=()) -> tuple[np.ndarray, list[float]]:
-        """``decision_probabilities`` and each edit's mean change norm there (what the random control matches)."""
+        """P(the move toward the goal) with the agent on each maze's decision square, and each edit's mean change
+        norm there (what the random control matches)."""
         import torch
 
         from mirl.interventions import EditHooks
@@ -392,34 +364,22 @@ class GoalSuppress(MazeTask):
         """From the start (sampled actions): did the agent reach the corner before the goal, in time?"""
         return race_to_goal_or_corner(agent, env.walls, env.goal, env.max_steps, seed, edits)[1]
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        from mirl.interventions import random_edit_controls
+    def play(self, agent, env, seed: int, edits=(), control: bool = False):
+        """P(toward the goal) at the decision square; and, but for a control, whether the agent reaches the corner."""
+        p, sizes = self.decision(agent, env, edits)
+        return {"p_toward_goal": p, **({} if control else {"corner": self.corner_reached(agent, env, seed, edits)})}, sizes
 
-        agent = self.load_agent()
-        s = test_seed(seed)
-        env = self.mazes(s)
-        p_unedited = self.decision_probabilities(agent, env)
-        p_edited, sizes = self.decision(agent, env, answer.edits)
-        controls = random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)
-        p_control = [self.decision_probabilities(agent, env, edits) for edits in controls] or [p_unedited]
-        return self.score_parts(p_unedited, p_edited, self.corner_reached(agent, env, s),
-                                self.corner_reached(agent, env, s, answer.edits), seed, p_control)
-
-    def score_parts(self, p_unedited, p_edited, corner_unedited, corner_edited, seed: int,
-                    p_control: list | None = None) -> ScoreReport:
-        """``p_control``: per random direction, P(toward the goal) under it (default: no edit, floor 0)."""
-        floor = float(np.mean([p_unedited - p for p in p_control])) if p_control else 0.0
-        guard = corner_edited.mean() < 0.9 * corner_unedited.mean()
+    def score_outcomes(self, unedited: dict, edited: dict, controls: list[dict], seed: int) -> ScoreReport:
+        """``controls``: per random direction, P(toward the goal) under it (the unedited play: a floor of 0)."""
+        p_unedited, p_edited = unedited["p_toward_goal"], edited["p_toward_goal"]
+        floor = float(np.mean([p_unedited - c["p_toward_goal"] for c in controls]))
+        guard = edited["corner"].mean() < 0.9 * unedited["corner"].mean()
         drop = np.zeros(len(p_edited)) + floor if guard else p_unedited - p_edited
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        return ScoreReport(
-            metrics={"probability_drop": float(drop.mean()), "p_toward_goal": float(p_edited.mean()),
-                     "p_toward_goal_unedited": float(p_unedited.mean()), "probability_drop_random_edit": floor,
-                     "corner_rate": float(corner_edited.mean()), "corner_rate_unedited": float(corner_unedited.mean()),
-                     "competence_guard_tripped": float(guard)},
-            score=float(drop.mean()), ci=mean_ci(drop, rng), instances=drop, n=len(drop), floor=floor,
-            ceiling=float(p_unedited.mean()),
-        )
+        return mean_report(drop, seed, name="probability_drop", floor=floor, ceiling=float(p_unedited.mean()), metrics={
+            "p_toward_goal": float(p_edited.mean()), "p_toward_goal_unedited": float(p_unedited.mean()),
+            "probability_drop_random_edit": floor, "corner_rate": float(edited["corner"].mean()),
+            "corner_rate_unedited": float(unedited["corner"].mean()), "competence_guard_tripped": float(guard)})
+
 
 def tasks(sha256: str) -> list[Task]:
     return [GoalReadout(sha256), Retarget(sha256), GoalSuppress(sha256)]
@@ -453,12 +413,12 @@ def probe_controls(agent, random_agent, seed: int = 0, train_states: int = 3000,
             controls[f"goal_readout_{layer}_{name}"] = float((predicted == test.labels["goal_inner_square"]).mean())
     retarget = Retarget(AGENT_SHA256)
     episodes_seed = derive_seed(seed, "control-retarget")
-    controls["retarget_target_rate_unedited"] = float(retarget.reach_rate(agent, episodes_seed).mean())
-    controls["retarget_target_rate_goal_moved"] = float(
-        retarget.reach_rate(agent, episodes_seed, goal_at_target=True).mean())
+    unedited = retarget.unedited(agent, episodes_seed, episodes_seed)
+    controls["retarget_target_rate_unedited"] = float(unedited["reached"].mean())
+    controls["retarget_target_rate_goal_moved"] = float(unedited["goal_moved"].mean())
     suppress = GoalSuppress(AGENT_SHA256)
-    controls["p_toward_goal_at_decision_square"] = float(
-        suppress.decision_probabilities(agent, suppress.mazes(derive_seed(seed, "control-suppress"))).mean())
+    mazes = suppress.test_episodes(derive_seed(seed, "control-suppress"))
+    controls["p_toward_goal_at_decision_square"] = float(suppress.decision(agent, mazes)[0].mean())
     return controls
 
 
@@ -548,15 +508,11 @@ class MisgenPredict(MazeTask):
     def score_predictions(self, predicted: np.ndarray, measured: np.ndarray, seed: int) -> ScoreReport:
         from mirl.scoring import spearman, spearman_rows
 
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        rho = spearman(predicted, measured)
-        return ScoreReport(
-            metrics={"spearman": rho, "goal_first_mean": float(measured.mean()),
+        return statistic_report(
+            spearman, predicted, measured, seed=seed, rowwise=spearman_rows, name="spearman", floor=0.0, ceiling=1.0,
+            metrics={"goal_first_mean": float(measured.mean()),
                      "goal_first_spread": float(measured.max() - measured.min())},
-            score=rho, ci=bootstrap_ci(spearman, predicted, measured, rng=rng, rowwise=spearman_rows),
-            n=len(measured), floor=0.0, ceiling=1.0,
-            details={"measured": dict(zip([r.id for r in self.spec.agents], measured.tolist()))},
-        )
+            details={"measured": dict(zip([r.id for r in self.spec.agents], measured.tolist()))})
 
 
 TASKS = tasks(AGENT_SHA256) + ([MisgenPredict(ZOO_SHA256)] if len(ZOO_SHA256) == ZOO_SIZE else [])
