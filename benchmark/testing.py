@@ -112,3 +112,118 @@ def solve_twice_alike(task: Task, method: Any, seed: int = 0):
         f"({'sealed, then in-process' if first.sealed else 'both in-process'}); draw randomness from view.rng"
     )
     return first
+
+
+HEAVY_MODULES = ("torch", "gym", "gymnasium", "procgen", "open_spiel", "transformer_lens")
+
+
+def check_task(task: Task, seed: int = 0, scoring: bool = True, method_names: tuple[str, ...] = ("random",),
+               registration: bool = True, reference_at_least: float = 0.9) -> None:
+    """The task contract, for a family's own tests (``resized`` copies keep it fast); raises AssertionError naming
+    the first rule broken:
+
+    - registering the family (the package of the task's module) imports none of ``HEAVY_MODULES`` (``mirl tasks``
+      must stay fast; ``registration=False`` skips this, for a task defined outside a family package);
+    - the pinned agent: its checkpoint matches the spec's sha256 and has every spec hook point, shaped as declared;
+    - readout tasks (those with ``test_states``): the train split and the test split share no observation, and
+      another salt draws other test states, not the same ones reordered;
+    - ``scoring``: the methods ``method_names`` (default: the random baseline) and the task's reference answer
+      (``oracle_answer``, where it has one) score twice alike on one seed; the reference's normalised score is at
+      least ``reference_at_least``, its CI above each method's.
+    """
+    if registration:
+        _check_registration(task)
+    agent = task.load_agent()  # verifies the sha256 and the declared hook points
+    if hasattr(task, "test_states"):
+        _check_splits(task, agent, seed)
+    if scoring:
+        _check_scores(task, seed, method_names, reference_at_least)
+
+
+def _check_registration(task: Task) -> None:
+    import os
+    import subprocess
+    import sys
+
+    package = type(task).__module__.rpartition(".")[0]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    code = ("import importlib, sys; hooks = importlib.import_module(sys.argv[1]); tasks = []; "
+            "hooks.register_tasks(tasks.append); "
+            f"print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules)); print(len(tasks))")
+    out = subprocess.run([sys.executable, "-c", code, package], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, f"registering {package} failed: {out.stderr.strip().splitlines()[-1:]}"
+    heavy, count = out.stdout.splitlines()[-2:]
+    assert not heavy, (f"registering {package}'s tasks imports {heavy}; import it inside the methods that need it "
+                       "(listing tasks must stay fast)")
+    assert int(count) > 0, f"{package}.register_tasks registers no task"
+
+
+def _observation_keys(obs: Any) -> set[bytes]:
+    import numpy as np
+
+    obs = np.ascontiguousarray(obs)
+    return {row.tobytes() for row in obs.reshape(len(obs), -1)}
+
+
+def _check_splits(task: Task, agent: Any, seed: int) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from mirl.seeding import TEST_SALT_ENV, TEST_SALT_FILE_ENV, test_seed
+
+    n = min(task.spec.train_size, 2000)
+    train = _observation_keys(task.view(seed).train_data(n, []).obs)
+    test = task.test_states(agent, test_seed(seed), [])
+    test_keys = _observation_keys(test.obs)
+    shared = len(train & test_keys)
+    assert not shared, (f"{task.spec.id}: {shared} of {len(test_keys)} distinct test observations are also in the "
+                        f"train split; draw the test split from states a method never sees")
+    saved = {k: os.environ.pop(k) for k in (TEST_SALT_ENV, TEST_SALT_FILE_ENV) if k in os.environ}
+    with tempfile.TemporaryDirectory() as folder:
+        salt = Path(folder) / "salt"
+        salt.write_text("mirl.testing.check_task")
+        salt.chmod(0o600)
+        os.environ[TEST_SALT_FILE_ENV] = str(salt)
+        try:
+            salted = _observation_keys(task.test_states(agent, test_seed(seed), []).obs)
+        finally:
+            os.environ.pop(TEST_SALT_FILE_ENV)
+            os.environ.update(saved)
+    assert salted != test_keys, (f"{task.spec.id}: another salt draws the same test states (at most reordered), so a "
+                                 "private salt hides nothing; draw the test states from the seed it is given")
+
+
+def _check_scores(task: Task, seed: int, method_names: tuple[str, ...], reference_at_least: float) -> None:
+    from mirl.errors import MirlError
+    from mirl.pluginhost import get_methods
+    from mirl.runner import solve
+
+    answers = {}
+    for name in method_names:
+        method = get_methods().get(name)
+        if method.supports(task.spec.answer_kind, task.spec.family, task.spec.offers):
+            solution = solve(task, method, seed=seed, sealed=False)
+            assert solution.error is None, f"{name} could not answer {task.spec.id}: {solution.error}"
+            answers[name] = solution.answer
+    try:
+        answers["reference"] = task.oracle_answer(task.view(seed))
+    except MirlError:
+        pass
+    assert answers, f"{task.spec.id}: none of {list(method_names)} answers it and it has no reference answer"
+    reports = {}
+    for name, answer in answers.items():
+        first, again = (task.score(task.validate_answer(answer), seed) for _ in range(2))
+        assert (first.score, first.ci) == (again.score, again.ci), (
+            f"{task.spec.id}: {name}'s answer scored {first.score} then {again.score} on seed {seed}; seed every "
+            "draw of the scorer from the seed it is given")
+        reports[name] = first
+    reference = reports.pop("reference", None)
+    if reference is not None:
+        assert reference.normalized_score >= reference_at_least, (
+            f"{task.spec.id}: the reference answer scores {reference.normalized_score:.3f} normalised, below "
+            f"{reference_at_least}; check the floor and ceiling or the reference")
+        for name, report in reports.items():
+            assert report.ci[1] < reference.ci[0], (
+                f"{task.spec.id}: {name}'s CI {report.ci} reaches the reference's {reference.ci}; the test set is too "
+                "small to tell them apart")

@@ -17,6 +17,8 @@ from mirl.pluginhost import get_tasks
 from mirl.probes import fit_logistic
 from mirl.schemas import Edit, Intervention, Prediction, Readout, UnitScores
 from mirl.seeding import test_seed as scorer_seed
+from mirl.task import TrainData
+from mirl.tasklib import decode
 from mirl.tasks.coinrun import tasks as T
 
 # one xdist worker runs these and the CoinRun half of the scoring-time benchmark: they share evaluations
@@ -66,15 +68,19 @@ def test_both_outcomes_are_common_enough_to_predict(predict_episodes):
 def test_goal_predict_known_answers(predict_episodes):
     t, summaries, labels = predict_episodes
     y = labels["collected"]
-    perfect = t.score_outputs(y.astype(float), y, seed=0)
-    assert perfect.normalized_score == pytest.approx(1.0)
+
+    def score(out, collected, seed):
+        states = TrainData(obs=np.zeros((len(collected), 1)), labels={"collected": collected})
+        return t.score_outputs(out[:, None], states, seed).normalized_score
+
+    assert score(y.astype(float), y, seed=0) == pytest.approx(1.0)
     rng = np.random.default_rng(0)
     random_scores, shuffled_scores = [], []
     for seed in range(10):
         w = rng.normal(size=(256, 1))
-        out = T._decode(Prediction(weights={"dense.hook_out": w}, bias=np.zeros(1)), summaries, len(y))[:, 0]
-        random_scores.append(t.score_outputs(out, y, seed).normalized_score)
-        shuffled_scores.append(t.score_outputs(out, rng.permutation(y), seed).normalized_score)
+        out = decode(Prediction(weights={"dense.hook_out": w}, bias=np.zeros(1)), summaries, len(y))[:, 0]
+        random_scores.append(score(out, y, seed))
+        shuffled_scores.append(score(out, rng.permutation(y), seed))
     assert mean_is_zero(random_scores) and mean_is_zero(shuffled_scores), (random_scores, shuffled_scores)
 
 
@@ -88,8 +94,8 @@ def test_a_probe_fitted_on_train_levels_predicts_the_outcome(predict_episodes):
     assert view.meter.env_steps > 600 * 10  # every episode's steps were counted against the budget
     w, b = fit_logistic(data.activations["dense.hook_out"], data.labels["collected"], 2)
     answer = Prediction(weights={"dense.hook_out": (w[:, 1] - w[:, 0])[:, None]}, bias=np.array([b[1] - b[0]]))
-    out = T._decode(answer, summaries, len(labels["collected"]))[:, 0]
-    report = t.score_outputs(out, labels["collected"], seed=0)
+    out = decode(answer, summaries, len(labels["collected"]))
+    report = t.score_outputs(out, TrainData(obs=out, labels=labels), seed=0)
     assert report.metrics["auroc"] > 0.6, report.metrics  # the card: 0.655 from dense, 0.678 from pixels
 
 
@@ -114,16 +120,20 @@ def test_coin_readout_known_answers(readout_states):
     t, states = readout_states
     y = states.labels["coin_class"]
     assert len(y) == t.spec.test_size and len(np.unique(y)) >= 5
-    assert t.score_predictions(y, y, 0).normalized_score == pytest.approx(1.0)
-    majority = np.full_like(y, np.bincount(y).argmax())
-    assert t.score_predictions(majority, y, 0).normalized_score == pytest.approx(0.0)
+
+    def score(predicted, labels, seed):
+        return t.score_outputs(np.eye(10)[predicted], TrainData(obs=states.obs, labels={"coin_class": labels}),
+                               seed).normalized_score
+
+    assert score(y, y, 0) == pytest.approx(1.0)
+    assert score(np.full_like(y, np.bincount(y).argmax()), y, 0) == pytest.approx(0.0)
     rng = np.random.default_rng(1)
     random_scores, shuffled_scores = [], []
     for seed in range(10):
         answer = Readout(weights={"dense.hook_out": rng.normal(size=(256, 10))}, bias=np.zeros(10))
-        predicted = T._decode(answer, states.activations, len(y)).argmax(1)
-        random_scores.append(t.score_predictions(predicted, y, seed).normalized_score)
-        shuffled_scores.append(t.score_predictions(rng.permutation(y), y, seed).normalized_score)
+        predicted = decode(answer, states.activations, len(y)).argmax(1)
+        random_scores.append(score(predicted, y, seed))
+        shuffled_scores.append(score(rng.permutation(y), y, seed))
     assert mean_is_zero(random_scores, 0.05) and mean_is_zero(shuffled_scores, 0.05)
 
 
@@ -138,13 +148,13 @@ def test_coin_steer_metric_known_answers():
     base["end"] = ~base["coin"] & ~base["death"]
     control = [{"coin": rng.random(n // 4) < 0.7} for _ in range(4)]  # random edits alone raise the rate
     perfect = {"coin": np.ones(n, bool), "death": np.zeros(n, bool), "end": np.zeros(n, bool)}
-    assert t.score_rates(base, perfect, control, 0).normalized_score == pytest.approx(1.0)
+    assert t.score_outcomes(base, perfect, control, 0).normalized_score == pytest.approx(1.0)
     like_random = {"coin": rng.random(n) < 0.7, "death": base["death"], "end": base["end"]}
-    assert abs(t.score_rates(base, like_random, control, 0).normalized_score) < 0.1
+    assert abs(t.score_outcomes(base, like_random, control, 0).normalized_score) < 0.1
     # Matching the unedited agent is not a floor here: it is below what a random edit of that size does.
-    assert t.score_rates(base, base, control, 0).normalized_score < -0.5
+    assert t.score_outcomes(base, base, control, 0).normalized_score < -0.5
     reckless = {"coin": np.ones(n, bool), "death": rng.random(n) < 0.2, "end": np.zeros(n, bool)}
-    tripped = t.score_rates(base, reckless, control, 0)
+    tripped = t.score_outcomes(base, reckless, control, 0)
     assert tripped.normalized_score == pytest.approx(0.0) and tripped.metrics["death_guard_tripped"] == 1.0
     assert tripped.metrics["coin_rate_raw"] == 1.0
 
@@ -184,15 +194,15 @@ def test_coin_steer_answers_as_in_process_through_the_parents_steering_pairs():
 
 def test_saw_locate_metric_known_answers():
     t = task(SAW)
-    base = {"saw": 0.05, "enemy": 0.01, "lava": 0.01, "timeout": 0.0}
+    base = {"saw": 0.05, "enemy": 0.01, "lava": 0.01, "timeout": 0.0, "saw_levels": 0.30}
     blind = {k: dict(base, saw=0.30) for k in T.ABLATE_PERCENTS}
-    report = t.score_curve({"base": base, "rates": blind, "saw_levels": 0.30})
+    report = t.score_curve({"base": base, "rates": blind})
     assert report.normalized_score == pytest.approx(1.0)
     unselective = {k: dict(base, saw=0.30, enemy=0.26) for k in T.ABLATE_PERCENTS}
-    assert t.score_curve({"base": base, "rates": unselective, "saw_levels": 0.30}).metrics["selectivity_auc"] == (
+    assert t.score_curve({"base": base, "rates": unselective}).metrics["selectivity_auc"] == (
         pytest.approx(0.0))
     crippled = {k: dict(base, timeout=0.5) for k in T.ABLATE_PERCENTS}
-    assert t.score_curve({"base": base, "rates": crippled, "saw_levels": 0.30}).metrics["selectivity_auc"] == (
+    assert t.score_curve({"base": base, "rates": crippled}).metrics["selectivity_auc"] == (
         pytest.approx(-0.5))
 
 

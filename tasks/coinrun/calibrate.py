@@ -16,7 +16,7 @@ def random_ordering_aucs(orderings: int) -> list[float]:
     from .tasks import CONV_HOOKS, SawLocate
 
     task = SawLocate()
-    means = task.channel_means(task.load_agent())
+    means = task.unit_means(task.load_agent())
     return random_ordering_scores(task, {h: shape[0] for h, shape in CONV_HOOKS.items()}, orderings, means)
 
 

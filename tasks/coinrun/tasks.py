@@ -10,7 +10,6 @@ Heavy imports (torch, procgen) happen inside methods, so registering these tasks
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,12 @@ import numpy as np
 
 from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
-from mirl.scoring import ScoreReport, auroc, balanced_accuracy, bootstrap_ci, mean_ci
-from mirl.seeding import derive_seed, test_seed
+from mirl.scoring import ScoreReport, auroc, balanced_accuracy
+from mirl.seeding import derive_seed
 from mirl.task import Task, TaskView, TrainData
+from mirl import tasklib
+from mirl.tasklib import (ABLATE_PERCENTS, AblationCurveTask, ReadoutTask, SteeringTask, decode, mean_report,
+                          rate_curve_ci)
 
 FOLDER = Path(__file__).parent
 PINS = read_pins(FOLDER)
@@ -87,8 +89,8 @@ class CoinRunTask(Task):
 
         return build()
 
-    def play(self, agent, env, episodes: int, seed: int, edits=(), summarise=(), summary_steps: int = 1,
-             record_labels: bool = True):
+    def run_episodes(self, agent, env, episodes: int, seed: int, edits=(), summarise=(), summary_steps: int = 1,
+                     record_labels: bool = True):
         from mirl.interventions import run_episodes
 
         return run_episodes(agent, env, episodes, edits=list(edits), seed=seed % 2**31, greedy=False,
@@ -115,31 +117,12 @@ def coin_class(dx: np.ndarray, dy: np.ndarray, visible: np.ndarray) -> np.ndarra
     return np.where(visible, row * 3 + col, 9).astype(np.int64)
 
 
-def sample_states(agent, env, n: int, hooks: list[str], seed: int, stride: int = 4) -> TrainData:
-    """``n`` states from moved-coin rollouts: every ``stride``-th step of ``env``'s envs, shuffled (seeded)."""
-    from mirl.rollouts import collect
-
-    steps = math.ceil(n * stride / env.num_envs) + 1
-    rollouts = collect(agent, env, episodes=10**9, hooks=hooks, seed=seed % 2**31, max_steps=steps)
-    keep = np.zeros(rollouts.actions.shape, dtype=bool)
-    keep[::stride] = True
-    rng = np.random.default_rng(derive_seed(seed, "states"))
-    rows = rng.permutation(int(keep.sum()))[:n]
-    pick = lambda a: np.asarray(a)[keep][rows]  # noqa: E731
-    labels = {k: pick(v) for k, v in rollouts.labels.items()}
+def sample_states(agent, env, n: int, hooks: list[str], seed: int) -> TrainData:
+    """``n`` states from ``env``'s rollouts (every 4th step, shuffled), labelled with ``coin_class`` too."""
+    states = tasklib.sample_states(agent, env, n, hooks, seed, stride=4)
+    labels = states.labels
     labels["coin_class"] = coin_class(labels["coin_dx"], labels["coin_dy"], labels["coin_visible"])
-    labels["action"] = pick(rollouts.actions)
-    return TrainData(
-        obs=pick(rollouts.obs), labels=labels,
-        activations={h: pick(a).astype(np.float32) for h, a in rollouts.activations.items()},
-    )
-
-
-def _decode(answer, activations: dict[str, np.ndarray], n: int) -> np.ndarray:
-    out = np.tile(answer.bias, (n, 1))
-    for hook, w in answer.weights.items():
-        out += activations[hook].reshape(n, -1).astype(np.float64) @ w
-    return out
+    return states
 
 
 def _spec(**kw: Any) -> TaskSpec:
@@ -153,7 +136,7 @@ def _spec(**kw: Any) -> TaskSpec:
 PREDICT_STEPS = 16  # the predictor sees the mean activation over each episode's first 16 steps
 
 
-class GoalPredict(CoinRunTask):
+class GoalPredict(CoinRunTask, ReadoutTask):
     spec = _spec(
         id="coinrun/goal-predict-v1",
         title="Predict whether the CoinRun agent will collect a moved coin",
@@ -186,7 +169,7 @@ class GoalPredict(CoinRunTask):
         env = moved_coin_env(split, seed)
         if meter is not None:
             env = BudgetedEnv(env, meter)
-        out = self.play(agent, env, n, seed, summarise=hooks, summary_steps=PREDICT_STEPS, record_labels=start_labels)
+        out = self.run_episodes(agent, env, n, seed, summarise=hooks, summary_steps=PREDICT_STEPS, record_labels=start_labels)
         outcome = out.final_info["outcome"]
         labels = {
             "collected": (outcome == "coin").astype(np.int64), "outcome": outcome, "length": out.lengths,
@@ -200,18 +183,14 @@ class GoalPredict(CoinRunTask):
         obs = summaries["hook_obs"]
         return TrainData(obs=obs, labels=labels, activations={h: summaries[h] for h in hooks})
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        summaries, labels = self.episodes(self.load_agent(), "test", test_seed(seed), self.spec.test_size,
-                                          list(answer.weights), start_labels=False)
-        return self.score_outputs(_decode(answer, summaries, self.spec.test_size)[:, 0], labels["collected"], seed)
+    def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
+        """Held-out episodes as train_data's (without the ``start_*`` labels the scorer does not need)."""
+        summaries, labels = self.episodes(agent, "test", seed, self.spec.test_size, list(dict.fromkeys(["hook_obs", *hooks])),
+                                          start_labels=False)
+        return TrainData(obs=summaries["hook_obs"], labels=labels, activations=summaries)
 
-    def score_outputs(self, output: np.ndarray, collected: np.ndarray, seed: int) -> ScoreReport:
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        value = auroc(collected, output)
-        return ScoreReport(
-            metrics={"auroc": value, "collect_rate": float(collected.mean())}, score=value,
-            ci=bootstrap_ci(auroc, collected, output, rng=rng), n=len(collected), floor=0.5, ceiling=1.0,
-        )
+    def context_metrics(self, states: TrainData) -> dict[str, float]:
+        return {"collect_rate": float(states.labels["collected"].mean())}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -222,7 +201,7 @@ DEATH_GUARD = 0.05  # an edit that raises the death rate by more than 5 points s
 # 0.48 unedited on coinrun-ppo 0dcc0095…), so the floor pools several of them (mirl.interventions).
 
 
-class CoinSteer(CoinRunTask):
+class CoinSteer(CoinRunTask, SteeringTask):
     spec = _spec(
         id="coinrun/coin-steer-v1",
         offers=["steering_pairs"],
@@ -299,53 +278,35 @@ class CoinSteer(CoinRunTask):
         env.close()
         return np.stack(without[:n]), np.stack(with_coin[:n])
 
-    def rates(self, agent, seed: int, edits=(), episodes: int | None = None) -> dict[str, np.ndarray]:
-        """Per-episode outcomes on ``episodes`` (default: the test size) held-out moved-coin levels; with edits,
-        ``edit_sizes`` holds each edit's mean change norm."""
-        out = self.play(agent, moved_coin_env("test", seed), episodes or self.spec.test_size, seed, edits=edits,
-                        record_labels=False)
+    def play(self, agent, episodes, seed: int, edits=(), control: bool = False):
+        """Per-episode outcomes on the held-out moved-coin levels of ``seed``: the test size of them, or for a
+        control an equal share (each control direction plays the first quarter of the levels)."""
+        from mirl.interventions import CONTROL_DIRECTIONS
+
+        n = self.spec.test_size // CONTROL_DIRECTIONS if control else self.spec.test_size
+        out = self.run_episodes(agent, moved_coin_env("test", seed), n, seed, edits=edits, record_labels=False)
         outcome = out.final_info["outcome"]
         return {"coin": outcome == "coin", "death": np.isin(outcome, ["saw", "enemy", "lava"]),
-                "end": outcome == "end", "edit_sizes": np.array(out.edit_sizes)}
+                "end": outcome == "end"}, list(out.edit_sizes)
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        from mirl.interventions import CONTROL_DIRECTIONS, random_edit_controls
-
-        agent = self.load_agent()
-        episodes_seed = test_seed(seed)
-        base = self.rates(agent, episodes_seed)
-        edited = self.rates(agent, episodes_seed, answer.edits)
-        # each control direction plays an equal share of the test episodes (the same levels for each)
-        share = self.spec.test_size // CONTROL_DIRECTIONS
-        control = [self.rates(agent, episodes_seed, edits, share) for edits in
-                   random_edit_controls(answer.edits, edited["edit_sizes"], agent.hook_points(), seed)]
-        return self.score_rates(base, edited, control or [base], seed)
-
-    def score_rates(self, base: dict, edited: dict, control: list[dict], seed: int) -> ScoreReport:
+    def score_outcomes(self, base: dict, edited: dict, control: list[dict], seed: int) -> ScoreReport:
         """``control``: the outcomes under each size-matched random edit; their pooled coin rate is the floor."""
         floor = float(np.concatenate([c["coin"] for c in control]).mean())
         per_direction = [float(c["coin"].mean()) for c in control]
         raw = float(edited["coin"].mean())
         guard = edited["death"].mean() - base["death"].mean() > DEATH_GUARD
         success = np.zeros(len(edited["coin"])) + floor if guard else edited["coin"].astype(np.float64)
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        return ScoreReport(
-            metrics={
-                "coin_rate": float(success.mean()), "coin_rate_raw": raw,
-                "coin_rate_random_edit": floor,
-                "coin_rate_random_edit_sd": float(np.std(per_direction, ddof=1)) if len(control) > 1 else 0.0,
-                "coin_rate_unedited": float(base["coin"].mean()),
-                "death_rate": float(edited["death"].mean()), "death_rate_unedited": float(base["death"].mean()),
-                "end_rate": float(edited["end"].mean()), "death_guard_tripped": float(guard),
-            },
-            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success), floor=floor, ceiling=1.0,
-        )
+        return mean_report(success, seed, name="coin_rate", floor=floor, ceiling=1.0, metrics={
+            "coin_rate_raw": raw, "coin_rate_random_edit": floor,
+            "coin_rate_random_edit_sd": float(np.std(per_direction, ddof=1)) if len(control) > 1 else 0.0,
+            "coin_rate_unedited": float(base["coin"].mean()),
+            "death_rate": float(edited["death"].mean()), "death_rate_unedited": float(base["death"].mean()),
+            "end_rate": float(edited["end"].mean()), "death_guard_tripped": float(guard)})
 
 
 # ----------------------------------------------------------------------------------------------------
 # 3. saw-locate
 
-ABLATE_PERCENTS = (1, 2, 5, 10, 20)
 FAILURES = ("saw", "enemy", "lava", "timeout")
 # Mean normalised-AUC anchor: the selectivity AUC of random channel orderings, measured by
 # `python -m mirl.tasks.coinrun.calibrate --orderings 4` on coinrun-ppo 0dcc0095…: AUCs 0.038, 0.061, 0.065,
@@ -353,7 +314,7 @@ FAILURES = ("saw", "enemy", "lava", "timeout")
 RANDOM_ORDERING_AUC = 0.052
 
 
-class SawLocate(CoinRunTask):
+class SawLocate(CoinRunTask, AblationCurveTask):
     spec = _spec(
         id="coinrun/saw-locate-v1",
         title="Locate the CoinRun agent's buzzsaw detectors",
@@ -396,74 +357,51 @@ class SawLocate(CoinRunTask):
 
         return BudgetedEnv(stock_env("train", derive_seed(view.train_seed, "env"), num_envs), view.meter)
 
-    def channel_means(self, agent) -> dict[str, np.ndarray]:
+    channels = {h: shape[0] for h, shape in CONV_HOOKS.items()}
+
+    def unit_means(self, agent) -> dict[str, np.ndarray]:
         """Mean activation of every conv unit over train-level states (what ablated channels are set to)."""
         states = sample_states(agent, stock_env("train", derive_seed(0, "ablation-means")), 2000, list(CONV_HOOKS), 0)
         return {h: a.mean(0) for h, a in states.activations.items()}
 
-    def ordering(self, scores: dict[str, np.ndarray], seed: int) -> list[tuple[str, int]]:
-        """All channels, best first; ties broken by a seeded shuffle so that no layer order is favoured."""
-        from mirl.calibration import unit_ordering
-
-        return unit_ordering(scores, {h: shape[0] for h, shape in CONV_HOOKS.items()}, seed)
-
-    def failure_rates(self, agent, seed: int, edits=()) -> tuple[dict[str, float], float]:
-        out = self.play(agent, stock_env("test", seed), self.spec.test_size, seed, edits=edits, record_labels=False)
+    def failure_rates(self, agent, seed: int, edits=()) -> dict[str, float]:
+        """The rate of each failure on the stock held-out levels of ``seed``, and ``saw_levels``: the fraction of
+        levels with a saw (the most saw deaths any ablation could cause)."""
+        out = self.run_episodes(agent, stock_env("test", seed), self.spec.test_size, seed, edits=edits,
+                                record_labels=False)
         outcome = out.final_info["outcome"]
-        saw_levels = float(np.mean(out.final_info["saws"] > 0))
-        return {name: float(np.mean(outcome == name)) for name in FAILURES}, saw_levels
+        return {**{name: float(np.mean(outcome == name)) for name in FAILURES},
+                "saw_levels": float(np.mean(out.final_info["saws"] > 0))}
 
-    def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None, unedited=None) -> dict[str, Any]:
-        """``means`` and ``unedited`` (``failure_rates`` with no edits) are computed unless given."""
-        from mirl.schemas import Edit
+    def unedited(self, agent, seed: int) -> tuple[int, dict[str, float]]:
+        return seed, self.failure_rates(agent, seed)
 
-        means = self.channel_means(agent) if means is None else means
-        base, saw_levels = self.failure_rates(agent, seed) if unedited is None else unedited
-        rates = {}
-        for k in ABLATE_PERCENTS:
-            top = order[: math.ceil(k / 100 * len(order))]
-            edits = [
-                Edit(hook=h, op="mean_ablate", channels=sorted(c for hh, c in top if hh == h), vector=means[h])
-                for h in CONV_HOOKS if any(hh == h for hh, _ in top)
-            ]
-            rates[k] = self.failure_rates(agent, seed, edits)[0]
-        return {"base": base, "rates": rates, "saw_levels": saw_levels}
+    def ablated(self, agent, episodes: int, seed: int, edits) -> dict[str, float]:
+        return self.failure_rates(agent, seed, edits)
 
     @staticmethod
     def selectivity(base: dict[str, float], rates: dict[str, float]) -> float:
         others = max(0.0, *(rates[c] - base[c] for c in FAILURES if c != "saw"))
         return rates["saw"] - base["saw"] - others
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        agent = self.load_agent()
-        # the channel means and the unedited agent's rates do not depend on the answer (1 of 6 plays per run)
-        means, unedited = self.answer_free(
-            test_seed(seed), lambda: (self.channel_means(agent), self.failure_rates(agent, test_seed(seed))))
-        curve = self.curve(agent, self.ordering(answer.scores, seed), test_seed(seed), means, unedited)
-        return self.score_curve(curve)
-
     def score_curve(self, curve: dict[str, Any]) -> ScoreReport:
         base, rates = curve["base"], curve["rates"]
         points = {k: self.selectivity(base, rates[k]) for k in ABLATE_PERCENTS}
         auc = float(np.mean(list(points.values())))
-        ceiling = curve["saw_levels"] - base["saw"]
-        n = self.spec.test_size
-        # Binomial CI of the rates' differences is dominated by the top-k saw rates; a normal approximation
-        # over the five runs' saw-death counts keeps scoring at one pass per k.
-        se = math.sqrt(sum(rates[k]["saw"] * (1 - rates[k]["saw"]) / n for k in ABLATE_PERCENTS) / len(points) ** 2
-                       + base["saw"] * (1 - base["saw"]) / n)
-        metrics = {"selectivity_auc": auc, "saw_rate_unedited": base["saw"], "saw_levels": curve["saw_levels"],
+        metrics = {"selectivity_auc": auc, "saw_rate_unedited": base["saw"], "saw_levels": base["saw_levels"],
                    **{f"selectivity_{k}pct": v for k, v in points.items()},
                    **{f"{c}_rate_{k}pct": rates[k][c] for k in ABLATE_PERCENTS for c in FAILURES}}
-        return ScoreReport(metrics=metrics, score=auc, ci=(auc - 1.96 * se, auc + 1.96 * se), n=n,
-                           floor=RANDOM_ORDERING_AUC, ceiling=ceiling)
+        n = self.spec.test_size
+        return ScoreReport(metrics=metrics, score=auc, n=n, floor=RANDOM_ORDERING_AUC,
+                           ci=rate_curve_ci(auc, [rates[k]["saw"] for k in ABLATE_PERCENTS], base["saw"], n),
+                           ceiling=base["saw_levels"] - base["saw"])
 
 
 # ----------------------------------------------------------------------------------------------------
 # 4. coin-readout
 
 
-class CoinReadout(CoinRunTask):
+class CoinReadout(CoinRunTask, ReadoutTask):
     spec = _spec(
         id="coinrun/coin-readout-v1",
         title="Read the coin's position out of the CoinRun agent's late layers",
@@ -500,21 +438,6 @@ class CoinReadout(CoinRunTask):
     def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
         return sample_states(agent, moved_coin_env("test", seed), self.spec.test_size, hooks, seed)
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        states = self.test_states(self.load_agent(), test_seed(seed), list(answer.weights))
-        out = _decode(answer, states.activations, len(states))
-        return self.score_predictions(out.argmax(1), states.labels["coin_class"], seed)
-
-    def score_predictions(self, predicted: np.ndarray, labels: np.ndarray, seed: int) -> ScoreReport:
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        value = balanced_accuracy(labels, predicted)
-        floor = 1 / len(np.unique(labels))
-        return ScoreReport(
-            metrics={"balanced_accuracy": value, "accuracy": float(np.mean(predicted == labels))}, score=value,
-            ci=bootstrap_ci(balanced_accuracy, labels, predicted, rng=rng, n_boot=500), n=len(labels),
-            floor=floor, ceiling=1.0,
-        )
-
 
 TASKS = [GoalPredict(), CoinSteer(), SawLocate(), CoinReadout()]
 
@@ -539,7 +462,7 @@ def probe_controls(agent, random_agent, seed: int = 0, episodes: int = 1000, sta
     readout's own layers, and the same layers of a randomly initialised network."""
     from mirl.schemas import Prediction, Readout
 
-    predict, readout = GoalPredict(), CoinReadout()
+    predict = GoalPredict()
     hooks = ["hook_obs", "dense.hook_out"]
     train_seed, held_out_seed = derive_seed(seed, "controls-train"), derive_seed(seed, "controls-test")
     x_train, y_train = predict.episodes(agent, "train", train_seed, episodes, hooks)
@@ -547,16 +470,16 @@ def probe_controls(agent, random_agent, seed: int = 0, episodes: int = 1000, sta
     results = {}
     for hook, name in (("hook_obs", "pixels"), ("dense.hook_out", "dense")):
         answer = _probe_answer(Prediction, hook, x_train[hook], y_train["collected"], 2)
-        out = _decode(answer, x_test, episodes)[:, 0]
-        results[f"goal_predict_auroc_{name}"] = predict.score_outputs(out, y_test["collected"], seed).score
+        out = decode(answer, x_test, episodes)[:, 0]
+        results[f"goal_predict_auroc_{name}"] = auroc(y_test["collected"], out)
     layers = ["encoder.conv0.hook_out", "encoder.conv2.hook_out", "dense.hook_out"]
     for net, label in ((agent, "agent"), (random_agent, "random_init")):
         train = sample_states(net, moved_coin_env("train", train_seed), states, layers, train_seed)
         test = sample_states(net, moved_coin_env("test", held_out_seed), states, layers, held_out_seed)
         for hook in layers:
             answer = _probe_answer(Readout, hook, train.activations[hook], train.labels["coin_class"], COIN_CLASSES)
-            predicted = _decode(answer, test.activations, states).argmax(1)
+            predicted = decode(answer, test.activations, states).argmax(1)
             short = hook.split(".")[-2] if hook.startswith("encoder") else "dense"
-            value = readout.score_predictions(predicted, test.labels["coin_class"], seed).score
-            results[f"coin_readout_balanced_accuracy_{short}_{label}"] = value
+            results[f"coin_readout_balanced_accuracy_{short}_{label}"] = balanced_accuracy(
+                test.labels["coin_class"], predicted)
     return results

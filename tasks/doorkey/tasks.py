@@ -15,7 +15,6 @@ counterfactual (a planted agent's behaviour is the expert's). Each task register
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport
 from mirl.seeding import derive_seed, test_seed, train_seed
 from mirl.task import Task, TaskView, TrainData
+from mirl.tasklib import ReadoutTask, bootstrap_rng, decode, mean_report, top_units
 
 from . import env as doorkey
 from . import planted as P
@@ -168,7 +168,7 @@ class HasKeyLocate(DoorKeyTask):
         rows = []
         for k in IIA_PERCENTS:
             units: dict[str, list[int]] = {}
-            for hook, channel in order[: max(1, math.ceil(k / 100 * len(order)))]:
+            for hook, channel in top_units(order, k, at_least_one=True):
                 units.setdefault(hook, []).append(channel)
             rows.append(P.interchange_hits(unedited.agent, unedited.pairs, P.channel_edits(units), target="agent",
                                            unedited=unedited))
@@ -185,15 +185,9 @@ class HasKeyLocate(DoorKeyTask):
         return self.score_hits(self.hits(unedited, unit_ordering(answer.scores, counts, seed)), floor, seed)
 
     def score_hits(self, hits: np.ndarray, floor: float, seed: int) -> ScoreReport:
-        from mirl.scoring import mean_ci
-
-        per_pair = hits.mean(0)  # each pair's mean over k: the primary score is their mean
-        return ScoreReport(
-            metrics={"iia_auc": float(per_pair.mean()), "iia_auc_random_orderings": floor,
-                     **{f"iia_{k}pct": float(row.mean()) for k, row in zip(IIA_PERCENTS, hits)}},
-            score=float(per_pair.mean()), ci=mean_ci(per_pair, np.random.default_rng(derive_seed(seed, "bootstrap"))),
-            instances=per_pair, n=len(per_pair), floor=floor, ceiling=1.0,
-        )
+        # each pair's mean over k: the primary score is their mean
+        return mean_report(hits.mean(0), seed, name="iia_auc", floor=floor, ceiling=1.0, metrics={
+            "iia_auc_random_orderings": floor, **{f"iia_{k}pct": float(row.mean()) for k, row in zip(IIA_PERCENTS, hits)}})
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -203,7 +197,7 @@ READOUT_HOOKS = {"encoder.conv2.hook_out": list(P.PLANT_SHAPE), "dense.hook_out"
 READOUT_TEST_STATES = 2000
 
 
-class StateReadout(DoorKeyTask):
+class StateReadout(DoorKeyTask, ReadoutTask):
     """Decode has_key and door_open, with selectivity against a control task."""
 
     def __init__(self, agent_id: str, sha256: str):
@@ -237,44 +231,30 @@ class StateReadout(DoorKeyTask):
         )
 
     def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
-        s = test_seed(seed)
-        pool = pool_for(derive_seed(s, "pool"), "test")
-        rows = np.random.default_rng(derive_seed(s, "rows")).permutation(len(pool.states))[:READOUT_TEST_STATES]
+        pool = pool_for(derive_seed(seed, "pool"), "test")
+        rows = np.random.default_rng(derive_seed(seed, "rows")).permutation(len(pool.states))[:READOUT_TEST_STATES]
         return labelled_states(agent, [pool.states[i] for i in rows], hooks)
 
-    def predicted_class(self, answer, seed: int) -> tuple[np.ndarray, TrainData]:
-        test = self.test_states(self.load_agent(), seed, list(answer.weights))
-        logits = np.tile(answer.bias, (len(test), 1))
-        for hook, w in answer.weights.items():
-            logits += test.activations[hook].reshape(len(test), -1).astype(np.float64) @ w
-        return logits.argmax(1), test
-
-    def score(self, answer, seed: int) -> ScoreReport:
-        predicted, test = self.predicted_class(answer, seed)
+    def score_outputs(self, outputs: np.ndarray, states: TrainData, seed: int) -> ScoreReport:
         train_pool = pool_for(derive_seed(train_seed(seed), "pool"), "train")  # the one the method's view used
-        return self.score_classes(predicted, test.labels["key_door"], majority_class(train_pool), seed)
+        return self.score_classes(outputs.argmax(1), states.labels["key_door"], majority_class(train_pool), seed)
 
     def score_control(self, answer, seed: int) -> ScoreReport:
-        predicted, test = self.predicted_class(answer, seed)
-        return self.score_classes(predicted, test.labels["control_key_door"], 0, seed)
+        states = self.test_states(self.load_agent(), test_seed(seed), list(answer.weights))
+        predicted = decode(answer, states.activations, len(states)).argmax(1)
+        return self.score_classes(predicted, states.labels["control_key_door"], 0, seed)
 
     def score_classes(self, predicted: np.ndarray, labels: np.ndarray, majority: int, seed: int) -> ScoreReport:
         """Per state, the mean of the has_key and door_open hits implied by the predicted key_door class."""
-        from mirl.scoring import mean_ci
 
         def hits(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return (np.minimum(classes, 1) == np.minimum(labels, 1)), ((classes == 2) == (labels == 2))
 
         key, door = hits(predicted)
         floor_key, floor_door = hits(np.full_like(labels, majority))
-        per_state = (key.astype(float) + door) / 2
-        return ScoreReport(
-            metrics={"accuracy": float(per_state.mean()), "has_key_accuracy": float(key.mean()),
-                     "door_open_accuracy": float(door.mean()),
-                     "majority_accuracy": float((floor_key.mean() + floor_door.mean()) / 2)},
-            score=float(per_state.mean()), ci=mean_ci(per_state, np.random.default_rng(derive_seed(seed, "bootstrap"))),
-            instances=per_state, n=len(per_state), floor=float((floor_key.mean() + floor_door.mean()) / 2), ceiling=1.0,
-        )
+        floor = float((floor_key.mean() + floor_door.mean()) / 2)
+        return mean_report((key.astype(float) + door) / 2, seed, name="accuracy", floor=floor, ceiling=1.0, metrics={
+            "has_key_accuracy": float(key.mean()), "door_open_accuracy": float(door.mean()), "majority_accuracy": floor})
 
 
 def majority_class(pool: P.Pool) -> int:
@@ -331,7 +311,7 @@ class HasKeyPlanted(DoorKeyTask):
         unedited = P.UneditedPass(agent, pairs)
         curve = {}
         for k in IIA_PERCENTS:
-            top = order[: max(1, math.ceil(k / 100 * len(order)))]
+            top = top_units(order, k, at_least_one=True)
             curve[k] = float(P.interchange_hits(agent, pairs, P.channel_edits({P.PLANT_HOOK: top}),
                                                 unedited=unedited).mean())
         return self.score_ranking(np.asarray(answer.scores[P.PLANT_HOOK], dtype=np.float64), curve, seed)
@@ -344,7 +324,7 @@ class HasKeyPlanted(DoorKeyTask):
         decoys = np.isin(np.arange(channels), P.DECOYS)
         value = auroc(truth, scores)
         # CI: resample the channels within the planted and the other group (AUROC needs both)
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
+        rng = bootstrap_rng(seed)
         pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
         draws = [(rng.choice(pos, len(pos)), rng.choice(neg, len(neg))) for _ in range(1000)]
         boot = pairwise_auroc(scores[np.array([d[0] for d in draws])], scores[np.array([d[1] for d in draws])])
@@ -438,16 +418,11 @@ class SubspacePlanted(DoorKeyTask):
         return self.score_hits(hits(basis), floor, basis, seed)
 
     def score_hits(self, hits: np.ndarray, floor: float, basis: np.ndarray, seed: int) -> ScoreReport:
-        from mirl.scoring import mean_ci
-
         angles = principal_angles(basis, P.subspace_basis().T)
-        return ScoreReport(
-            metrics={"iia": float(hits.mean()), "iia_random_subspace": floor, "subspace_dim": float(basis.shape[1]),
-                     "overlap": float(np.sum(np.cos(np.radians(angles)) ** 2) / P.SUBSPACE_DIM),
-                     "largest_principal_angle": float(angles.max())},
-            score=float(hits.mean()), ci=mean_ci(hits, np.random.default_rng(derive_seed(seed, "bootstrap"))),
-            instances=hits, n=len(hits), floor=floor, ceiling=1.0,
-        )
+        return mean_report(hits, seed, name="iia", floor=floor, ceiling=1.0, metrics={
+            "iia_random_subspace": floor, "subspace_dim": float(basis.shape[1]),
+            "overlap": float(np.sum(np.cos(np.radians(angles)) ** 2) / P.SUBSPACE_DIM),
+            "largest_principal_angle": float(angles.max())})
 
     def oracle_answer(self, view: TaskView):
         from mirl.schemas import Readout

@@ -17,7 +17,7 @@ from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport
 from mirl.seeding import derive_seed, test_seed
 from mirl.task import Task, TaskView, TrainData
-from mirl.tasklib import ReadoutTask, SteeringTask, mean_report, statistic_report
+from mirl.tasklib import ReadoutTask, SteeringTask, mean_report, sample_states, statistic_report
 
 FOLDER = Path(__file__).parent
 SIZE = 9
@@ -56,24 +56,12 @@ class MazeTask(Task):
     def states(self, agent, seed: int, n: int, hooks: list[str], region: int | None, split: str,
                stride: int = 2) -> TrainData:
         """``n`` states from sampled-action rollouts on ``split`` mazes (every ``stride``-th step, shuffled)."""
-        import math
-
-        from mirl.rollouts import collect
-
         from .env import MazeVecEnv
 
         env = MazeVecEnv(64, size=SIZE, goal_region=region, seed=seed % 2**63, split=split)
-        steps = math.ceil(n * stride / env.num_envs) + 1
-        rollouts = collect(agent, env, episodes=10**9, hooks=hooks, seed=seed % 2**31, max_steps=steps)
-        keep = np.zeros(rollouts.actions.shape, dtype=bool)
-        keep[::stride] = True
-        rows = np.random.default_rng(derive_seed(seed, "states")).permutation(int(keep.sum()))[:n]
-        pick = lambda a: np.asarray(a)[keep][rows]  # noqa: E731
-        labels = {k: pick(v) for k, v in rollouts.labels.items()}
-        labels["goal_inner_square"] = inner_square(labels["goal_row"], labels["goal_col"])
-        labels["action"] = pick(rollouts.actions)
-        return TrainData(obs=pick(rollouts.obs), labels=labels,
-                         activations={h: pick(a).astype(np.float32) for h, a in rollouts.activations.items()})
+        states = sample_states(agent, env, n, hooks, seed, stride)
+        states.labels["goal_inner_square"] = inner_square(states.labels["goal_row"], states.labels["goal_col"])
+        return states
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """States from sampled-action rollouts on train-layout mazes with the goal anywhere, exact labels

@@ -8,7 +8,6 @@ salted test seed; methods get "train" levels only. Heavy imports (torch) happen 
 from __future__ import annotations
 
 import functools
-import math
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,10 @@ import numpy as np
 from mirl.pins import read_pins
 from mirl.schemas import AgentRef, Budget, MetricSpec, Normalization, TaskSpec
 from mirl.scoring import ScoreReport
-from mirl.seeding import derive_seed, test_seed
+from mirl.seeding import derive_seed
 from mirl.task import Task, TaskView, TrainData
+from mirl.tasklib import (ABLATE_PERCENTS, AblationCurveTask, ReadoutTask, SteeringTask, bootstrap_rng, mean_report,
+                          pick_states, rate_curve_ci)
 
 from . import env as sokoban
 from .sizes import DRC_CHANNELS, DRC_DEPTH, DRC_TICKS, INTERIOR, SIZE
@@ -73,17 +74,14 @@ class SokobanTask(Task):
     def states(self, agent, levels: sokoban.Levels, seed: int, hooks, n: int) -> TrainData:
         """Up to ``n`` states (shuffled, seeded) of one episode per level, with plan labels; -1 on walls."""
         rollouts = self.episodes(agent, levels, seed, hooks)
-        mask = rollouts.step_mask()
-        rows = np.random.default_rng(derive_seed(seed, "states")).permutation(int(mask.sum()))[:n]
-        pick = lambda a: np.asarray(a)[mask][rows]  # noqa: E731
-        inner = sokoban.interior_squares(SIZE, SIZE)
-        walls = pick(rollouts.labels["walls"])[:, inner]
-        box = np.where(walls, -1, pick(rollouts.labels["box_future_direction"]).astype(np.int64))
-        agent_dir = np.where(walls, -1, pick(rollouts.labels["agent_future_direction"]).astype(np.int64))
-        labels = {"plan_directions": np.concatenate([box, agent_dir], axis=1), "box_future_direction": box,
-                  "agent_future_direction": agent_dir, "action": pick(rollouts.actions)}
-        return TrainData(obs=pick(rollouts.obs), labels=labels,
-                         activations={h: pick(a).astype(np.float32) for h, a in rollouts.activations.items()})
+        states = pick_states(rollouts, rollouts.step_mask(), n, seed)
+        picked = states.labels
+        walls = picked["walls"][:, sokoban.interior_squares(SIZE, SIZE)]
+        box = np.where(walls, -1, picked["box_future_direction"].astype(np.int64))
+        agent_dir = np.where(walls, -1, picked["agent_future_direction"].astype(np.int64))
+        states.labels = {"plan_directions": np.concatenate([box, agent_dir], axis=1), "box_future_direction": box,
+                         "agent_future_direction": agent_dir, "action": picked["action"]}
+        return states
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -110,7 +108,7 @@ def macro_f1(counts: np.ndarray) -> np.ndarray:
     return f1.sum(-1) / np.maximum(present.sum(-1), 1)
 
 
-class PlanReadout(SokobanTask):
+class PlanReadout(SokobanTask, ReadoutTask):
     """Decode, per square, where the agent and the next box will leave it (Bush et al.'s C_A and C_B)."""
 
     def __init__(self, sha256: str):
@@ -164,19 +162,17 @@ class PlanReadout(SokobanTask):
             counts.append(macro_f1_counts(predicted, test.labels["plan_directions"][:, span]).sum(0))
         return float(np.mean([macro_f1(c) for c in counts]))
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        agent = self.load_agent()
-        s = test_seed(seed)
-        test = self.states(agent, levels_for(s, self.spec.test_size // 6, "test"), s, list(answer.weights),
-                           self.spec.test_size)
-        train = self.states(agent, self.train_levels(derive_seed(seed, "floor")), derive_seed(seed, "floor-ep"), [],
-                            self.spec.train_size)
-        logits = np.tile(answer.bias, (len(test), 1))
-        for hook, w in answer.weights.items():
-            logits += test.activations[hook].reshape(len(test), -1).astype(np.float64) @ w
-        predicted = logits.reshape(len(test), len(TARGETS) * SQUARES, CLASSES).argmax(-1)
-        return self.score_predictions(predicted, test.labels["plan_directions"],
-                                      self.observation_floor(train, test, seed), seed)
+    def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
+        return self.states(agent, levels_for(seed, self.spec.test_size // 6, "test"), seed, hooks, self.spec.test_size)
+
+    def score_outputs(self, outputs: np.ndarray, states: TrainData, seed: int) -> ScoreReport:
+        """The argmax per (target, square) against the labels; the floor is the observation probe's, fitted on a
+        train split drawn for this seed."""
+        train = self.states(self.load_agent(), self.train_levels(derive_seed(seed, "floor")),
+                            derive_seed(seed, "floor-ep"), [], self.spec.train_size)
+        predicted = outputs.reshape(len(states), len(TARGETS) * SQUARES, CLASSES).argmax(-1)
+        return self.score_predictions(predicted, states.labels["plan_directions"],
+                                      self.observation_floor(train, states, seed), seed)
 
     def score_predictions(self, predicted: np.ndarray, labels: np.ndarray, floor: float, seed: int) -> ScoreReport:
         """``predicted`` and ``labels`` [N, 72] (box squares, then agent squares)."""
@@ -184,8 +180,7 @@ class PlanReadout(SokobanTask):
                                       labels[:, t * SQUARES:(t + 1) * SQUARES]) for t in range(len(TARGETS))]
         counts = np.stack(per_target, axis=1)  # [N, targets, 3, K]
         f1 = macro_f1(counts.sum(0))  # [targets]
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        weights = rng.multinomial(len(counts), np.full(len(counts), 1 / len(counts)), size=1000)  # resampled states
+        weights = bootstrap_rng(seed).multinomial(len(counts), np.full(len(counts), 1 / len(counts)), size=1000)  # resampled states
         boot = macro_f1(np.einsum("bn,ntck->btck", weights, counts)).mean(-1)
         return ScoreReport(
             metrics={"macro_f1": float(f1.mean()), "box_macro_f1": float(f1[0]), "agent_macro_f1": float(f1[1]),
@@ -346,7 +341,7 @@ def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Level
     return sokoban.Levels.concat(chosen)[:n]
 
 
-class PlanSteer(SokobanTask):
+class PlanSteer(SokobanTask, SteeringTask):
     """Make the agent take the long route to its first push (Bush et al.'s agent-shortcut levels)."""
 
     greedy = False  # v1 plays sampled actions; v2 greedy ones (its levels are chosen by greedy play)
@@ -397,15 +392,11 @@ class PlanSteer(SokobanTask):
         walled[:, sokoban.PLANES.index("wall"), SHORTCUT[0], SHORTCUT[1]] = 1
         return plain, walled
 
-    def test_levels(self, seed: int) -> sokoban.Levels:
+    def test_episodes(self, seed: int) -> sokoban.Levels:
+        """The test levels (v1: thousands of solves to find them), played unedited once per seed."""
         return shortcut_levels(seed, self.spec.test_size)
 
-    def unedited(self, agent, seed: int) -> tuple[sokoban.Levels, dict[str, np.ndarray]]:
-        """The test levels for ``seed`` and the unedited agent's outcomes on them."""
-        levels = self.test_levels(seed)
-        return levels, self.outcomes(agent, levels, seed)[0]
-
-    def outcomes(self, agent, levels: sokoban.Levels, seed: int, edits=()) -> tuple[dict[str, np.ndarray], list[float]]:
+    def play(self, agent, levels: sokoban.Levels, seed: int, edits=(), control: bool = False):
         from mirl.interventions import EditHooks
 
         from .agent import play
@@ -416,30 +407,11 @@ class PlanSteer(SokobanTask):
         long_route = result["solved"] & ~result["visited_before_push"][:, shortcut]
         return {"long_route": long_route, "solved": result["solved"]}, hooks.edit_sizes()
 
-    def score(self, answer, seed: int) -> ScoreReport:
-        from mirl.interventions import random_edit_controls
-
-        agent = self.load_agent()
-        s = test_seed(seed)
-        # the test levels (v1: thousands of solves to find them) and the unedited play do not depend on the answer
-        levels, unedited = self.answer_free(s, lambda: self.unedited(agent, s))
-        edited, sizes = self.outcomes(agent, levels, s, answer.edits)
-        controls = [self.outcomes(agent, levels, s, e)[0]["long_route"]
-                    for e in random_edit_controls(answer.edits, sizes, agent.hook_points(), seed)]
-        return self.score_outcomes(unedited, edited, controls or [unedited["long_route"]], seed)
-
-    def score_outcomes(self, unedited: dict, edited: dict, controls: list, seed: int) -> ScoreReport:
-        from mirl.scoring import mean_ci
-
-        rng = np.random.default_rng(derive_seed(seed, "bootstrap"))
-        success = edited["long_route"].astype(np.float64)
-        floor = float(np.mean(controls))
-        return ScoreReport(
-            metrics={"long_route_rate": float(success.mean()), "long_route_rate_random_edit": floor,
-                     "long_route_rate_unedited": float(unedited["long_route"].mean()),
-                     "solve_rate": float(edited["solved"].mean()), "solve_rate_unedited": float(unedited["solved"].mean())},
-            score=float(success.mean()), ci=mean_ci(success, rng), instances=success, n=len(success), floor=floor, ceiling=1.0,
-        )
+    def score_outcomes(self, unedited: dict, edited: dict, controls: list[dict], seed: int) -> ScoreReport:
+        floor = float(np.mean([c["long_route"] for c in controls]))
+        return mean_report(edited["long_route"], seed, name="long_route_rate", floor=floor, ceiling=1.0, metrics={
+            "long_route_rate_random_edit": floor, "long_route_rate_unedited": float(unedited["long_route"].mean()),
+            "solve_rate": float(edited["solved"].mean()), "solve_rate_unedited": float(unedited["solved"].mean())})
 
 
 # plan-steer-v2's levels, one file per split, built by steer_levels.py with the pinned agent
@@ -494,7 +466,7 @@ class PlanSteerV2(PlanSteer):
             f"with a wall on {SHORTCUT}).",
         })
 
-    def test_levels(self, seed: int) -> sokoban.Levels:
+    def test_episodes(self, seed: int) -> sokoban.Levels:
         # fixed: the seed draws the controls' directions, play is greedy (test_size is all 300 shipped levels;
         # mirl.testing.resized takes the first ones)
         return shipped_steer_levels("test")[:self.spec.test_size]
@@ -520,11 +492,10 @@ class PlanSteerV2(PlanSteer):
 # ----------------------------------------------------------------------------------------------------
 # 3. plan-locate
 
-ABLATE_PERCENTS = (1, 2, 5, 10, 20)
 RANDOM_ORDERING_AUC: float | None = 0.077  # mean of 12 random orderings on sokoban-drc 4d00cdfa… (sd 0.074; calibrate.py)
 
 
-class PlanLocate(SokobanTask):
+class PlanLocate(SokobanTask, AblationCurveTask):
     """Rank the DRC's units (layer × tick × channel) by their role in solving levels."""
 
     def __init__(self, sha256: str, random_ordering_auc: float | None = RANDOM_ORDERING_AUC):
@@ -560,15 +531,12 @@ class PlanLocate(SokobanTask):
         levels = levels_for(derive_seed(view.train_seed, "locate-levels"), max(20, n // 6), "train")
         return self.states(view.agent, levels, derive_seed(view.train_seed, "locate-ep"), hooks, n)
 
+    channels = {h: DRC_CHANNELS for h in H_HOOKS}
+
     def unit_means(self, agent) -> dict[str, np.ndarray]:
         states = self.states(agent, levels_for(derive_seed(0, "ablation-means"), 400, "train"),
                                 derive_seed(0, "ablation-ep"), list(H_HOOKS), 2000)
         return {h: a.mean(0) for h, a in states.activations.items()}
-
-    def ordering(self, scores: dict[str, np.ndarray], seed: int) -> list[tuple[str, int]]:
-        from mirl.calibration import unit_ordering
-
-        return unit_ordering(scores, {h: DRC_CHANNELS for h in H_HOOKS}, seed)
 
     def unedited(self, agent, seed: int) -> tuple[sokoban.Levels, float]:
         """The test levels for ``seed`` and the unedited agent's solve rate on them."""
@@ -577,40 +545,21 @@ class PlanLocate(SokobanTask):
         levels = levels_for(seed, self.spec.test_size, "test")
         return levels, float(play(agent, levels, seed=seed % 2**31)["solved"].mean())
 
-    def curve(self, agent, order: list[tuple[str, int]], seed: int, means=None, unedited=None) -> dict[str, Any]:
-        """``means`` and ``unedited`` (levels and solve rate) are computed unless given."""
+    def ablated(self, agent, levels: sokoban.Levels, seed: int, edits) -> float:
         from mirl.interventions import EditHooks
-        from mirl.schemas import Edit
 
         from .agent import play
 
-        means = self.unit_means(agent) if means is None else means
-        levels, base = self.unedited(agent, seed) if unedited is None else unedited
-        rates = {}
-        for k in ABLATE_PERCENTS:
-            top = order[: math.ceil(k / 100 * len(order))]
-            edits = [Edit(hook=h, op="mean_ablate", channels=sorted(c for hh, c in top if hh == h), vector=means[h])
-                     for h in H_HOOKS if any(hh == h for hh, _ in top)]
-            rates[k] = float(play(agent, levels, seed=seed % 2**31, edit_hooks=EditHooks(edits))["solved"].mean())
-        return {"base": base, "rates": rates}
-
-    def score(self, answer, seed: int) -> ScoreReport:
-        agent = self.load_agent()
-        s = test_seed(seed)
-        # the unit means, the levels and the unedited solve rate do not depend on the answer
-        means, unedited = self.answer_free(s, lambda: (self.unit_means(agent), self.unedited(agent, s)))
-        return self.score_curve(self.curve(agent, self.ordering(answer.scores, seed), s, means, unedited))
+        return float(play(agent, levels, seed=seed % 2**31, edit_hooks=EditHooks(edits))["solved"].mean())
 
     def score_curve(self, curve: dict[str, Any]) -> ScoreReport:
         base, rates = curve["base"], curve["rates"]
         losses = {k: base - rates[k] for k in ABLATE_PERCENTS}
         auc = float(np.mean(list(losses.values())))
         n = self.spec.test_size
-        se = math.sqrt(sum(rates[k] * (1 - rates[k]) / n for k in ABLATE_PERCENTS) / len(losses) ** 2
-                       + base * (1 - base) / n)
         return ScoreReport(
             metrics={"loss_auc": auc, "solve_rate_unedited": base, **{f"loss_{k}pct": v for k, v in losses.items()}},
-            score=auc, ci=(auc - 1.96 * se, auc + 1.96 * se), n=n,
+            score=auc, ci=rate_curve_ci(auc, [rates[k] for k in ABLATE_PERCENTS], base, n), n=n,
             floor=self.random_ordering_auc if self.random_ordering_auc is not None else 0.0, ceiling=base,
         )
 
