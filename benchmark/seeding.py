@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import sys
+import zlib
 
 import numpy as np
 
@@ -35,6 +36,13 @@ def seed_everything(seed: int) -> np.random.Generator:
 
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+def hash_split(key: bytes, test_buckets: int = 10) -> str:
+    """"test" for a fixed 1/``test_buckets`` of all environment instances (a CRC32 of ``key``, e.g. a level's or
+    layout's bytes), else "train": a property of the instance, so train and test instances never meet however
+    many are drawn, and in whatever order."""
+    return "test" if zlib.crc32(key) % test_buckets == 0 else "train"
 
 
 def derive_seed(seed: int, *purpose: str) -> int:

@@ -89,6 +89,22 @@ def test_ship_an_interim_agent_with_training_checkpoints_then_recard(tmp_path, m
     assert copy.read_card()["metrics"] == card["metrics"] and sha256_file(copy.checkpoint_path) == before
 
 
+def test_shipping_into_a_pip_installed_family_is_refused_before_training(tmp_path, mirl_plugin, capsys):
+    shipped = get_agents().get("smoke-ppo")
+    installed = dataclasses.replace(shipped, id="smoke-installed", family="smokeinstalled",
+                                    folder=tmp_path / "lib" / "site-packages" / "family")
+
+    @hookimpl
+    def register_agents(register):
+        register(installed)
+
+    mirl_plugin(types.SimpleNamespace(__name__="installed", register_agents=register_agents), name="installed")
+    assert main(["agents", "train", "smokeinstalled", "--ship", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "a copy that the next pip install replaces; ship from its source tree" in err
+    assert "training" not in err and not (tmp_path / "run").exists()
+
+
 def test_every_registered_agent_carries_its_card_measure_and_a_bare_spec_says_where_it_is():
     import pytest
 

@@ -52,3 +52,13 @@ def test_rate_curve_ci_is_the_binomial_normal_approximation():
     se = np.sqrt(2 * 0.25 / 100 / 4 + 0.25 / 100)
     assert np.isclose(high - 0.2, 1.96 * se) and np.isclose(0.2 - low, 1.96 * se)
     assert rate_curve_ci(0.0, [0.0, 1.0], 0.0, n=10) == (0.0, 0.0)
+
+
+def test_hash_split_holds_out_a_fixed_fraction_by_content():
+    from mirl.seeding import hash_split
+
+    keys = [i.to_bytes(4, "little") for i in range(20_000)]
+    splits = [hash_split(k) for k in keys]
+    assert 0.09 < splits.count("test") / len(keys) < 0.11
+    assert [hash_split(k) for k in reversed(keys)] == splits[::-1]  # a property of the key, not of the order
+    assert 0.18 < [hash_split(k, 5) for k in keys].count("test") / len(keys) < 0.22

@@ -77,6 +77,15 @@ def _config(spec, args):
     return type(spec.config).from_dict(values)
 
 
+def check_ship_folder(spec) -> None:
+    """Shipping writes into the family's package folder: refuse one pip installed (a copy that the next install
+    replaces), saying where to ship instead."""
+    if {"site-packages", "dist-packages"} & set(spec.folder.parts):
+        raise MirlError(f"family {spec.family!r} is installed at {spec.folder}, a copy that the next pip install "
+                        "replaces; ship from its source tree (pip install -e PATH-TO-THE-FAMILY, then --ship), or "
+                        "train without --ship: the final checkpoint and card go to the run folder's final/")
+
+
 def train_agents(args) -> int:
     from mirl.agents import ship_training_checkpoints, write_checkpoint_and_card
     from mirl.ppo import SNAPSHOT_DIR, train
@@ -85,6 +94,8 @@ def train_agents(args) -> int:
     if not specs:
         families = sorted({s.family for s in get_agents()})
         raise MirlError(f"no agent to train for family {args.family!r}; families with agents: {families}")
+    for spec in specs if args.ship else ():
+        check_ship_folder(spec)  # before hours of training, not after
     for spec in specs:
         config = _config(spec, args)
         run_dir = Path(args.run_dir) if args.run_dir else mirl_home() / "runs" / f"{spec.id}-seed{config.seed}"
@@ -156,6 +167,8 @@ def ship_agents(args) -> int:
     if not specs:
         families = sorted({s.family for s in get_agents()})
         raise MirlError(f"no agent to ship for family {args.family!r}; families with agents: {families}")
+    for spec in specs:
+        check_ship_folder(spec)
     for spec in specs:
         seed = spec.config.seed if args.seed is None else args.seed
         run_dir = Path(args.run_dir) if args.run_dir else mirl_home() / "runs" / f"{spec.id}-seed{seed}"

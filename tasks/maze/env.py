@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import zlib
-
 import gymnasium as gym
 import numpy as np
+
+from mirl.seeding import hash_split
 
 SIZES = (7, 9, 11, 13, 15)  # registered outer sizes
 DEFAULT_SIZE = 9
@@ -59,8 +59,8 @@ TEST_BUCKETS = 10  # one layout in ten (by a hash of its walls) is held out for 
 
 
 def layout_split(walls: np.ndarray) -> str:
-    """"test" for the fixed tenth of all layouts held out from training, else "train" (a CRC32 of the walls)."""
-    return "test" if zlib.crc32(np.packbits(walls).tobytes()) % TEST_BUCKETS == 0 else "train"
+    """"test" for the fixed tenth of all layouts held out from training, else "train" (by a hash of the walls)."""
+    return hash_split(np.packbits(walls).tobytes(), TEST_BUCKETS)
 
 
 def generate(rng: np.random.Generator, size: int, split: str | None = None) -> np.ndarray:

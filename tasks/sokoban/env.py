@@ -18,12 +18,13 @@ split and never appears in a "train" pool.
 
 from __future__ import annotations
 
-import zlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
+
+from mirl.seeding import hash_split
 
 ACTION_NAMES = ("up", "down", "left", "right")
 NEVER = 4  # plan labels: the square is never left again in this episode
@@ -75,8 +76,8 @@ class Levels:
         return [row.tobytes() + int(a).to_bytes(2, "little") for row, a in zip(packed, self.agent)]
 
     def splits(self) -> np.ndarray:
-        """[N] str: "test" for the fixed tenth of all levels (CRC32 of the level), else "train"."""
-        return np.array(["test" if zlib.crc32(k) % TEST_BUCKETS == 0 else "train" for k in self.keys()])
+        """[N] str: "test" for the fixed tenth of all levels (by a hash of the level), else "train"."""
+        return np.array([hash_split(k, TEST_BUCKETS) for k in self.keys()])
 
     def text(self) -> str:
         """The levels in Boxoban's text format (``; i`` headers)."""
