@@ -62,3 +62,17 @@ def test_hash_split_holds_out_a_fixed_fraction_by_content():
     assert 0.09 < splits.count("test") / len(keys) < 0.11
     assert [hash_split(k) for k in reversed(keys)] == splits[::-1]  # a property of the key, not of the order
     assert 0.18 < [hash_split(k, 5) for k in keys].count("test") / len(keys) < 0.22
+
+
+def test_reports_resample_clusters_when_told_them():
+    rng = np.random.default_rng(4)
+    clusters = np.repeat(np.arange(20), 10)
+    hits = (rng.random(20)[clusters] < 0.5)  # each level all right or all wrong
+    per_state = mean_report(hits, seed=0, floor=0, ceiling=1)
+    per_level = mean_report(hits, seed=0, floor=0, ceiling=1, clusters=clusters)
+    assert per_level.score == per_state.score
+    assert per_level.ci[1] - per_level.ci[0] > 2 * (per_state.ci[1] - per_state.ci[0])  # 20 draws, not 200
+    labels = np.tile([0, 1], 100)
+    scores = labels + rng.normal(size=200)
+    by_level = statistic_report(auroc, labels, scores, seed=0, floor=0.5, ceiling=1.0, clusters=clusters, n_boot=200)
+    assert by_level.score == auroc(labels, scores) and by_level.ci[0] < by_level.score < by_level.ci[1]

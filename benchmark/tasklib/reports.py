@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from mirl.scoring import ScoreReport, bootstrap_ci, mean_ci
+from mirl.scoring import ScoreReport, bootstrap_ci, cluster_bootstrap_ci, mean_ci
 from mirl.seeding import derive_seed
 
 
@@ -18,26 +18,33 @@ def bootstrap_rng(seed: int) -> np.random.Generator:
 
 
 def mean_report(values: np.ndarray, seed: int, *, floor: float, ceiling: float, name: str | None = None,
-                metrics: dict[str, float] | None = None, details: dict | None = None) -> ScoreReport:
+                metrics: dict[str, float] | None = None, details: dict | None = None,
+                clusters: np.ndarray | None = None) -> ScoreReport:
     """The primary score is the mean of per-instance ``values`` (hits, successes, per-pair accuracies) with a
     bootstrap CI over instances; ``values`` are kept for paired comparisons of two methods. ``name``: the primary
     metric's name, added to ``metrics``. Float values keep their precision (a float32 mean is the score of a
-    float32 measurement); hits and counts become float64."""
+    float32 measurement); hits and counts become float64. ``clusters`` (one id per instance: its level, maze or
+    episode) makes the CI resample clusters rather than instances (``mirl.scoring.cluster_bootstrap_ci``)."""
     values = np.asarray(values)
     values = values if np.issubdtype(values.dtype, np.floating) else values.astype(np.float64)
     score = float(values.mean())
-    return ScoreReport(metrics={**({name: score} if name else {}), **(metrics or {})}, score=score,
-                       ci=mean_ci(values, bootstrap_rng(seed)), instances=values, n=len(values), floor=floor,
-                       ceiling=ceiling, details=details or {})
+    rng = bootstrap_rng(seed)
+    ci = mean_ci(values, rng) if clusters is None else cluster_bootstrap_ci(np.mean, values, clusters=clusters, rng=rng)
+    return ScoreReport(metrics={**({name: score} if name else {}), **(metrics or {})}, score=score, ci=ci,
+                       instances=values, n=len(values), floor=floor, ceiling=ceiling, details=details or {})
 
 
 def statistic_report(statistic: Callable[..., float], *arrays: np.ndarray, seed: int, floor: float, ceiling: float,
                      name: str | None = None, metrics: dict[str, float] | None = None, n_boot: int = 1000,
-                     rowwise: Callable[..., np.ndarray] | None = None, details: dict | None = None) -> ScoreReport:
+                     rowwise: Callable[..., np.ndarray] | None = None, details: dict | None = None,
+                     clusters: np.ndarray | None = None) -> ScoreReport:
     """The primary score is ``statistic(*arrays)`` over the instances (AUROC, balanced accuracy, a rank
-    correlation), its CI a percentile bootstrap resampling them (see ``mirl.scoring.bootstrap_ci``)."""
+    correlation), its CI a percentile bootstrap resampling them (see ``mirl.scoring.bootstrap_ci``), or their
+    ``clusters`` (``mirl.scoring.cluster_bootstrap_ci``)."""
     score = float(statistic(*arrays))
-    ci = bootstrap_ci(statistic, *arrays, rng=bootstrap_rng(seed), n_boot=n_boot, rowwise=rowwise)
+    rng = bootstrap_rng(seed)
+    ci = (bootstrap_ci(statistic, *arrays, rng=rng, n_boot=n_boot, rowwise=rowwise) if clusters is None else
+          cluster_bootstrap_ci(statistic, *arrays, clusters=clusters, rng=rng, n_boot=n_boot))
     return ScoreReport(metrics={**({name: score} if name else {}), **(metrics or {})}, score=score, ci=ci,
                        n=len(arrays[0]), floor=floor, ceiling=ceiling, details=details or {})
 
