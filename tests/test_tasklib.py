@@ -76,3 +76,21 @@ def test_reports_resample_clusters_when_told_them():
     scores = labels + rng.normal(size=200)
     by_level = statistic_report(auroc, labels, scores, seed=0, floor=0.5, ceiling=1.0, clusters=clusters, n_boot=200)
     assert by_level.score == auroc(labels, scores) and by_level.ci[0] < by_level.score < by_level.ci[1]
+
+
+def test_measured_facts_pool_seeds_and_resample_their_clusters():
+    from mirl.tasklib import measured_facts
+
+    def levels_alike(seed):  # 10 levels of 5 episodes each; every episode of a level ends alike
+        outcome = np.random.default_rng(seed).random(10) < 0.6
+        return np.repeat(outcome, 5), np.repeat(np.arange(10), 5)
+
+    def always(seed):
+        return np.ones(7), np.arange(7)
+
+    facts = measured_facts({"alike": levels_alike, "always": always})
+    pooled = np.concatenate([levels_alike(s)[0] for s in (0, 1, 2)])
+    assert facts["metrics"]["alike"] == pooled.mean() and facts["card_seeds"] == [0, 1, 2]
+    assert facts["metrics"]["always"] == 1.0 and facts["intervals"]["always"] == [1.0, 1.0]
+    low, high = facts["intervals"]["alike"]
+    assert low < pooled.mean() < high and high - low > 0.25  # 30 levels, not 150 episodes
