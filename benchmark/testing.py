@@ -118,15 +118,17 @@ HEAVY_MODULES = ("torch", "gym", "gymnasium", "procgen", "open_spiel", "transfor
 
 
 def check_task(task: Task, seed: int = 0, scoring: bool = True, method_names: tuple[str, ...] = ("random",),
-               registration: bool = True, reference_at_least: float = 0.9) -> None:
+               registration: bool = True, reference_at_least: float = 0.9, splits: bool = True) -> None:
     """The task contract, for a family's own tests (``resized`` copies keep it fast); raises AssertionError naming
     the first rule broken:
 
     - registering the family (the package of the task's module) imports none of ``HEAVY_MODULES`` (``mirl tasks``
       must stay fast; ``registration=False`` skips this, for a task defined outside a family package);
     - the pinned agent: its checkpoint matches the spec's sha256 and has every spec hook point, shaped as declared;
-    - readout tasks (those with ``test_states``): the train split and the test split share no observation, and
-      another salt draws other test states, not the same ones reordered;
+    - readout tasks (those with ``test_states``; ``splits=False`` skips this): the train split and the test split
+      share no instance, and another salt draws other test states, not the same ones reordered. Instances are
+      compared by the label a task names in ``instance_label`` (e.g. a level seed: where distinct levels can look
+      alike), else by observation (right for fully observed environments);
     - ``scoring``: the methods ``method_names`` (default: the random baseline) and the task's reference answer
       (``oracle_answer``, where it has one) score twice alike on one seed; the reference's normalised score is at
       least ``reference_at_least``, its CI above each method's.
@@ -134,7 +136,7 @@ def check_task(task: Task, seed: int = 0, scoring: bool = True, method_names: tu
     if registration:
         _check_registration(task)
     agent = task.load_agent()  # verifies the sha256 and the declared hook points
-    if hasattr(task, "test_states"):
+    if splits and hasattr(task, "test_states"):
         _check_splits(task, agent, seed)
     if scoring:
         _check_scores(task, seed, method_names, reference_at_least)
@@ -158,10 +160,13 @@ def _check_registration(task: Task) -> None:
     assert int(count) > 0, f"{package}.register_tasks registers no task"
 
 
-def _observation_keys(obs: Any) -> set[bytes]:
+def _instance_keys(task: Task, states: Any) -> set:
     import numpy as np
 
-    obs = np.ascontiguousarray(obs)
+    label = getattr(task, "instance_label", None)
+    if label is not None:
+        return set(np.asarray(states.labels[label]).tolist())
+    obs = np.ascontiguousarray(states.obs)
     return {row.tobytes() for row in obs.reshape(len(obs), -1)}
 
 
@@ -173,12 +178,12 @@ def _check_splits(task: Task, agent: Any, seed: int) -> None:
     from mirl.seeding import TEST_SALT_ENV, TEST_SALT_FILE_ENV, test_seed
 
     n = min(task.spec.train_size, 2000)
-    train = _observation_keys(task.view(seed).train_data(n, []).obs)
-    test = task.test_states(agent, test_seed(seed), [])
-    test_keys = _observation_keys(test.obs)
+    what = getattr(task, "instance_label", None) or "observations"
+    train = _instance_keys(task, task.view(seed).train_data(n, []))
+    test_keys = _instance_keys(task, task.test_states(agent, test_seed(seed), []))
     shared = len(train & test_keys)
-    assert not shared, (f"{task.spec.id}: {shared} of {len(test_keys)} distinct test observations are also in the "
-                        f"train split; draw the test split from states a method never sees")
+    assert not shared, (f"{task.spec.id}: {shared} of {len(test_keys)} distinct test {what} are also in the train "
+                        f"split; draw the test split from instances a method never sees")
     saved = {k: os.environ.pop(k) for k in (TEST_SALT_ENV, TEST_SALT_FILE_ENV) if k in os.environ}
     with tempfile.TemporaryDirectory() as folder:
         salt = Path(folder) / "salt"
@@ -186,7 +191,7 @@ def _check_splits(task: Task, agent: Any, seed: int) -> None:
         salt.chmod(0o600)
         os.environ[TEST_SALT_FILE_ENV] = str(salt)
         try:
-            salted = _observation_keys(task.test_states(agent, test_seed(seed), []).obs)
+            salted = _instance_keys(task, task.test_states(agent, test_seed(seed), []))
         finally:
             os.environ.pop(TEST_SALT_FILE_ENV)
             os.environ.update(saved)

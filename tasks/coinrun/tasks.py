@@ -402,6 +402,7 @@ class SawLocate(CoinRunTask, AblationCurveTask):
 
 
 class CoinReadout(CoinRunTask, ReadoutTask):
+    instance_label = "level_seed"  # distinct levels can render the same frame
     spec = _spec(
         id="coinrun/coin-readout-v1",
         title="Read the coin's position out of the CoinRun agent's late layers",
