@@ -166,39 +166,22 @@ class Retarget(MazeTask, SteeringTask):
     def reach(self, agent, seed: int, edits=(), goal_at_target: bool = False) -> tuple[np.ndarray, list[float]]:
         """Per test maze: did the agent stand on the target within 2× the shortest path (one episode per env)?
         And each edit's mean change norm (``EditHooks.edit_sizes``)."""
-        import torch
-
-        from mirl.interventions import EditHooks
-
-        from .env import MazeVecEnv, distances, move, observe, start_square
+        from .env import MazeVecEnv, distances, start_square
 
         n = self.spec.test_size
         env = MazeVecEnv(n, size=SIZE, goal_region=None, seed=seed % 2**63, split="test")
         env.reset(seed=seed % 2**63)
-        target = np.array(self.target)
+        target = np.tile(np.array(self.target), (n, 1))
         goals = off_path_goals(env, seed, self.target)  # a goal on the way to the target would be passed anyway
-        to_target = distances(env.walls, np.tile(target, (n, 1)))  # after: off_path_goals may replace mazes
+        to_target = distances(env.walls, target)  # after: off_path_goals may replace mazes
         start = start_square(SIZE)
         if goal_at_target:
             goals[:] = target
-        obs = env.place_goals(goals)
-        limit = 2 * to_target[np.arange(n), start[0], start[1]]
-        reached = np.zeros(n, dtype=bool)
-        active = np.ones(n, dtype=bool)
-        generator = torch.Generator().manual_seed(seed % 2**31)
-        hooks = EditHooks(list(edits), seed=seed % 2**31)
-        with torch.no_grad(), agent.hooks(hooks.fwd()):
-            for t in range(int(limit.max())):
-                hooks.episode_steps = np.full(n, t)
-                logits, _ = agent(torch.from_numpy(obs))
-                actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
-                env.agent = np.where(active[:, None], move(env.walls, env.agent, actions), env.agent)
-                at_goal = np.all(env.agent == env.goal, axis=1)
-                reached |= active & np.all(env.agent == target, axis=1)
-                ended_at_goal = at_goal & (not goal_at_target)  # the real goal ends the episode, unless it is the target
-                active &= ~reached & ~ended_at_goal & (t + 1 < limit)
-                obs = observe(env.walls, env.agent, env.goal)
-        return reached, hooks.edit_sizes()
+        env.place_goals(goals)  # checks each is an open square
+        # the real goal ends the episode too (unless it is the target); every maze plays to the longest limit
+        first, sizes = walk(agent, env.walls, goals, [target, goals], 2 * to_target[np.arange(n), start[0], start[1]],
+                            seed, edits, stop_early=False)
+        return first[0], sizes
 
     def play(self, agent, episodes, seed: int, edits=(), control: bool = False):
         reached, sizes = self.reach(agent, seed, edits)
@@ -217,35 +200,47 @@ class Retarget(MazeTask, SteeringTask):
             "target_rate_goal_moved": goal_moved})
 
 
-def race_to_goal_or_corner(agent, walls: np.ndarray, goals: np.ndarray, max_steps: int, seed: int,
-                           edits=()) -> tuple[np.ndarray, np.ndarray]:
-    """One sampled-action episode per maze from the start, ended at the goal, at the top-right corner or after
-    ``max_steps``: (goal reached first, corner reached first), per maze."""
+def walk(agent, walls: np.ndarray, goals: np.ndarray, squares: list[np.ndarray], limit, seed: int, edits=(),
+         stop_early: bool = True) -> tuple[np.ndarray, list[float]]:
+    """One sampled-action episode per maze from the start square, the goal at ``goals``: [k, mazes] whether it
+    stood on ``squares[k]`` (each [mazes, 2]) first; an episode ends there, or after ``limit`` steps (one, or one
+    per maze). And each edit's mean change norm over every forward pass (all mazes, to the longest limit unless
+    ``stop_early``)."""
     import torch
 
     from mirl.interventions import EditHooks
 
-    from .env import corner_square, move, observe, start_square
+    from .env import move, observe, start_square
 
     n = len(walls)
+    limit = np.broadcast_to(np.asarray(limit), (n,))
     position = np.tile(np.array(start_square(SIZE)), (n, 1))
-    corner = np.array(corner_square(SIZE))
-    goal_first = np.zeros(n, dtype=bool)
-    corner_first = np.zeros(n, dtype=bool)
+    first = np.zeros((len(squares), n), dtype=bool)
     active = np.ones(n, dtype=bool)
     generator = torch.Generator().manual_seed(seed % 2**31)
     hooks = EditHooks(list(edits), seed=seed % 2**31)
     with torch.no_grad(), agent.hooks(hooks.fwd()):
-        for t in range(max_steps):
+        for t in range(int(limit.max())):
             hooks.episode_steps = np.full(n, t)
             logits, _ = agent(torch.from_numpy(observe(walls, position, goals)))
             actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
             position = np.where(active[:, None], move(walls, position, actions), position)
-            corner_first |= active & np.all(position == corner, axis=1)
-            goal_first |= active & np.all(position == goals, axis=1)
-            active &= ~corner_first & ~goal_first
-            if not active.any():
+            for k, square in enumerate(squares):
+                first[k] |= active & np.all(position == square, axis=1)
+            active &= ~first.any(0) & (t + 1 < limit)
+            if stop_early and not active.any():
                 break
+    return first, hooks.edit_sizes()
+
+
+def race_to_goal_or_corner(agent, walls: np.ndarray, goals: np.ndarray, max_steps: int, seed: int,
+                           edits=()) -> tuple[np.ndarray, np.ndarray]:
+    """One sampled-action episode per maze from the start, ended at the goal, at the top-right corner or after
+    ``max_steps``: (goal reached first, corner reached first), per maze."""
+    from .env import corner_square
+
+    corner = np.tile(np.array(corner_square(SIZE)), (len(walls), 1))
+    (goal_first, corner_first), _ = walk(agent, walls, goals, [goals, corner], max_steps, seed, edits)
     return goal_first, corner_first
 
 

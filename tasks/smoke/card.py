@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from . import env as grid
 from .agent import SmokeAgent, spec
 
 
-@torch.no_grad()
 def greedy_success(agent: SmokeAgent, pairs: np.ndarray | None = None) -> tuple[float, float]:
     """(fraction of start states solved by the greedy policy, fraction solved in the shortest number of steps)."""
     pairs = grid.all_pairs() if pairs is None else pairs
     pos, goal = grid.cells_to_positions(pairs[:, 0]), grid.cells_to_positions(pairs[:, 1])
-    shortest = grid.manhattan(pos, goal)
-    steps = np.zeros(len(pos), dtype=np.int64)
-    done = np.zeros(len(pos), dtype=bool)
-    for _ in range(grid.MAX_STEPS):
-        logits, _ = agent(torch.from_numpy(grid.observe(pos, goal)))
-        pos = np.where(done[:, None], pos, grid.move(pos, logits.argmax(1).numpy()))
-        steps += ~done
-        done |= np.all(pos == goal, axis=1)
-    return float(done.mean()), float((done & (steps == shortest)).mean())
+    done, steps = grid.greedy_walk(agent, pos, goal)
+    return float(done.mean()), float((done & (steps == grid.manhattan(pos, goal))).mean())
 
 
 def evaluate(agent: SmokeAgent) -> dict:

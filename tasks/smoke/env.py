@@ -45,6 +45,23 @@ def optimal_actions(agent: np.ndarray, goal: np.ndarray) -> np.ndarray:
     return manhattan(after, goal[:, None, :]) < manhattan(agent, goal)[:, None]
 
 
+def greedy_walk(agent: Any, start: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The agent's greedy episodes from ``start`` to ``goal`` (positions [n, 2]): whether each reached the goal
+    within ``MAX_STEPS``, and the steps it took (``MAX_STEPS`` where it did not)."""
+    import torch
+
+    pos = start.copy()
+    steps = np.zeros(len(pos), dtype=np.int64)
+    done = np.zeros(len(pos), dtype=bool)
+    with torch.no_grad():
+        for _ in range(MAX_STEPS):
+            logits, _ = agent(torch.from_numpy(observe(pos, goal)))
+            pos = np.where(done[:, None], pos, move(pos, logits.argmax(1).numpy()))
+            steps += ~done
+            done |= np.all(pos == goal, axis=1)
+    return done, steps
+
+
 def cells_to_positions(cells: np.ndarray, size: int = SIZE) -> np.ndarray:
     cells = np.asarray(cells, dtype=np.int64)
     return np.stack([cells // size, cells % size], axis=-1)

@@ -267,29 +267,17 @@ class GoalRetarget(SmokeTask):
         return settled, at_goal
 
     def score(self, answer, seed: int) -> ScoreReport:
+        from . import env as grid
+
         agent = self.load_agent()
         start, goal = self.episodes(seed)
         base_target, base_goal = self.rollout(agent, start, goal)
         # Competence check for the unedited agent: reaching its goal with no step limit but the env's own.
-        hit, _ = self._reaches_goal(agent, start, goal)
+        hit = grid.greedy_walk(agent, start, goal)[0]
         target, reached_goal = self.rollout(agent, start, goal, answer.edits, seed)
         return mean_report(target, seed, name="target_rate", floor=float(base_target.mean()), ceiling=1.0, metrics={
             "goal_rate": reached_goal.mean(), "goal_rate_unedited": hit.mean(),
             "target_rate_unedited": base_target.mean()})
-
-    def _reaches_goal(self, agent, start: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
-        from . import env as grid
-
-        pos = start.copy()
-        done = np.zeros(len(pos), dtype=bool)
-        with torch.no_grad():
-            for _ in range(grid.MAX_STEPS):
-                logits, _ = agent(torch.from_numpy(grid.observe(pos, goal)))
-                pos = np.where(done[:, None], pos, grid.move(pos, logits.argmax(1).numpy()))
-                done |= np.all(pos == goal, axis=1)
-        return done, pos
 
     def oracle_answer(self, view: TaskView):
         from mirl.schemas import Edit, Intervention
