@@ -11,9 +11,6 @@ import dataclasses
 import functools
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from mirl.agents import AgentSpec
 from mirl.nets import GridCNN
 from mirl.ppo import PPOConfig
@@ -23,7 +20,6 @@ from . import env as maze
 SIZE = maze.DEFAULT_SIZE
 INNER = SIZE - 2
 CHANNELS, LAYERS, HIDDEN = 16, 4, 64
-HELD_OUT_SEED = 10_000_000  # evaluation generators' seeds; their mazes use the held-out "test" layouts
 
 CONFIG = PPOConfig(
     total_steps=3_000_000, num_envs=32, num_steps=64, learning_rate=5e-4, anneal_lr=True, gamma=0.99,
@@ -59,60 +55,6 @@ def env_factory(region: int | None):
         return maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed, split="train")
 
     return make_env
-
-
-@torch.no_grad()
-def goal_or_corner_first(agent, region: int | None, episodes: int = 1000, seed: int = HELD_OUT_SEED,
-                         off_path_only: bool = False, num_envs: int = 64) -> dict[str, float]:
-    """Sampled-action episodes on fresh mazes: the fractions that reach the goal first, the top-right corner
-    first (the goal not yet reached), or neither before the step limit; and ``success`` (the goal reached at
-    all, corner visit or not).
-
-    ``off_path_only`` keeps only episodes whose goal is off the start→corner path (where "goal first" cannot
-    happen by walking to the corner). Episodes are counted in start order, as in ``mirl.rollouts``: the first
-    ``episodes`` kept ones, waiting for slow ones to finish.
-    """
-    env = maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed, split="test")
-    obs, _ = env.reset(seed=seed)
-    generator = torch.Generator().manual_seed(seed)
-    corner = np.array(maze.corner_square(SIZE))
-    corner_first = np.zeros(num_envs, dtype=bool)
-    counted = np.array([not (off_path_only and _on_corner_path(env, i)) for i in range(num_envs)])
-    index, next_index = np.arange(num_envs), num_envs
-    results: dict[int, tuple[str, bool]] = {}
-    while True:
-        if len(results) >= episodes:
-            cutoff = sorted(results)[episodes - 1]
-            if not np.any(counted & (index <= cutoff)):
-                break
-        logits, _ = agent(torch.from_numpy(obs))
-        actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
-        obs, _, terminated, truncated, _ = env.step(actions)
-        done = terminated | truncated
-        for i in np.flatnonzero(done):
-            if counted[i]:
-                first = "corner" if corner_first[i] else ("goal" if terminated[i] else "neither")
-                results[int(index[i])] = (first, bool(terminated[i]))
-            index[i], next_index = next_index, next_index + 1
-            corner_first[i] = False
-            counted[i] = not (off_path_only and _on_corner_path(env, i))
-        corner_first |= np.all(env.agent == corner, axis=1) & ~done
-    ordered = [results[k] for k in sorted(results)[:episodes]]
-    fractions = {name: sum(first == name for first, _ in ordered) / episodes for name in ("goal", "corner", "neither")}
-    fractions["success"] = sum(success for _, success in ordered) / episodes
-    return fractions
-
-
-def _on_corner_path(env: maze.MazeVecEnv, i: int) -> bool:
-    """Do env i's paths from the start to the goal and to the corner not part? (The goal is on the way to the
-    corner, or the corner on the way to the goal: then "which comes first" is decided by the maze.)"""
-    start = maze.start_square(env.size)
-    corner = maze.corner_square(env.size)
-    goal = tuple(env.goal[i])
-    start_to_corner = env._corner_dist[i][start]
-    goal_on_way = env._goal_dist[i][start] + env._corner_dist[i][goal] == start_to_corner
-    corner_on_way = env._goal_dist[i][start] == start_to_corner + env._goal_dist[i][corner]
-    return bool(goal_on_way or corner_on_way)
 
 
 def zoo_id(region: int | None, seed: int) -> str:

@@ -51,7 +51,7 @@ def _baseline_pass(family: str) -> float:
         started = time.perf_counter()
         run_episodes(agent, moved_coin_env("test", 0), 1000 // SHARE[family], seed=0, greedy=False, record_labels=False)
     else:
-        from mirl.tasks.maze.agent import goal_or_corner_first
+        from mirl.tasks.maze.card import goal_or_corner_first
 
         agent = get_tasks().get(MAZE[0]).load_agent()
         started = time.perf_counter()
