@@ -127,7 +127,8 @@ def evaluate_planted(agent, plant: str) -> dict:
         lines.append(f"decoys: interchange accuracy {facts['iia_decoys']:.3f}, yet they decode has_key at "
                      f"{facts['decoy_decoding_accuracy']:.1%} (a logistic probe on their spatial means); "
                      f"|corr(channel mean, has_key)| ranks the planted channels at AUROC "
-                     f"{facts['correlation_ranking_auroc']:.2f} with decoys as negatives")
+                     f"{facts['correlation_ranking_auroc']:.2f} against the layer's other channels, decoys "
+                     "among them")
     return {
         "metrics": {"success_sampled": sampled["success"], "success_greedy": greedy["success"],
                     "mean_length_greedy": greedy["mean_length"], **facts},
