@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from mirl.seeding import seed_everything
+from mirl.tasklib import measured_facts
 
 from . import env as maze
 from .agent import REGION, SIZE, build
@@ -16,12 +17,21 @@ from .tasks import probe_controls
 HELD_OUT_SEED = 10_000_000  # evaluation generators' seeds; their mazes use the held-out "test" layouts
 
 
-@torch.no_grad()
 def goal_or_corner_first(agent, region: int | None, episodes: int = 1000, seed: int = HELD_OUT_SEED,
-                         off_path_only: bool = False, num_envs: int = 64) -> dict[str, float]:
-    """Sampled-action episodes on fresh mazes: the fractions that reach the goal first, the top-right corner
-    first (the goal not yet reached), or neither before the step limit; and ``success`` (the goal reached at
-    all, corner visit or not).
+                         off_path_only: bool = False) -> dict[str, float]:
+    """The fractions of ``episode_outcomes`` that reach the goal first, the corner first, neither; and
+    ``success``."""
+    first, success = episode_outcomes(agent, region, episodes, seed, off_path_only)
+    return {**{name: float(np.mean(first == name)) for name in ("goal", "corner", "neither")},
+            "success": float(success.mean())}
+
+
+@torch.no_grad()
+def episode_outcomes(agent, region: int | None, episodes: int = 1000, seed: int = HELD_OUT_SEED,
+                     off_path_only: bool = False, num_envs: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Sampled-action episodes on fresh mazes (a new maze each): per episode, what it reached first ("goal",
+    "corner": the top-right square before the goal, or "neither" before the step limit), and whether it reached
+    the goal at all, corner visit or not.
 
     ``off_path_only`` keeps only episodes whose goal is off the start→corner path (where "goal first" cannot
     happen by walking to the corner). Episodes are counted in start order, as in ``mirl.rollouts``: the first
@@ -53,9 +63,7 @@ def goal_or_corner_first(agent, region: int | None, episodes: int = 1000, seed: 
             counted[i] = not (off_path_only and _on_corner_path(env, i))
         corner_first |= np.all(env.agent == corner, axis=1) & ~done
     ordered = [results[k] for k in sorted(results)[:episodes]]
-    fractions = {name: sum(first == name for first, _ in ordered) / episodes for name in ("goal", "corner", "neither")}
-    fractions["success"] = sum(success for _, success in ordered) / episodes
-    return fractions
+    return np.array([first for first, _ in ordered]), np.array([success for _, success in ordered])
 
 
 def _on_corner_path(env: maze.MazeVecEnv, i: int) -> bool:
@@ -70,29 +78,48 @@ def _on_corner_path(env: maze.MazeVecEnv, i: int) -> bool:
     return bool(goal_on_way or corner_on_way)
 
 
+PLAYS = {"in_distribution": 0, "anywhere": 1, "off_path": 2}  # each seed's three plays: HELD_OUT_SEED + 3·seed + k
+METRICS = {"success_training_distribution": ("in_distribution", "success"), "test_success": ("anywhere", "success"),
+           "test_goal_first": ("anywhere", "goal"), "test_corner_first": ("anywhere", "corner"),
+           "test_neither": ("anywhere", "neither"), "off_path_goal_first": ("off_path", "goal"),
+           "off_path_corner_first": ("off_path", "corner"), "off_path_neither": ("off_path", "neither")}
+
+
 def evaluate(agent, region: int | None = REGION, controls: bool = False) -> dict:
-    """Card facts; ``controls`` adds the task controls (maze-ppo only: the zoo's cards keep to behaviour)."""
+    """Card facts, each pooled over three seeds of 1,000 episodes with a 95% CI (seed 0's plays are the card's
+    first one-seed measurement); ``controls`` adds the task controls (maze-ppo only: the zoo's keep to behaviour)."""
     extra = {}
     if controls:
         seed_everything(0)
         extra = {f"control_{k}": v for k, v in probe_controls(agent, build().eval()).items()}
-    in_dist = goal_or_corner_first(agent, region)
-    anywhere = goal_or_corner_first(agent, None, seed=HELD_OUT_SEED + 1)
-    off_path = goal_or_corner_first(agent, None, seed=HELD_OUT_SEED + 2, off_path_only=True)
+    plays: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def measure(play: str, outcome: str):
+        def values(seed: int) -> tuple[np.ndarray, np.ndarray]:
+            if (play, seed) not in plays:
+                plays[play, seed] = episode_outcomes(agent, region if play == "in_distribution" else None,
+                                                     seed=HELD_OUT_SEED + 3 * seed + PLAYS[play],
+                                                     off_path_only=play == "off_path")
+            first, success = plays[play, seed]
+            return (success if outcome == "success" else first == outcome), np.arange(len(first))  # a maze each
+
+        return values
+
+    facts = measured_facts({name: measure(*what) for name, what in METRICS.items()})
+    m, ci = facts["metrics"], facts["intervals"]
+
+    def quoted(name: str) -> str:
+        return f"{m[name]:.1%} [{ci[name][0]:.1%}, {ci[name][1]:.1%}]"
+
     return {
-        "metrics": {
-            "success_training_distribution": in_dist["success"], "test_success": anywhere["success"],
-            "test_goal_first": anywhere["goal"], "test_corner_first": anywhere["corner"],
-            "test_neither": anywhere["neither"],
-            "off_path_goal_first": off_path["goal"], "off_path_corner_first": off_path["corner"],
-            "off_path_neither": off_path["neither"], **extra,
-        },
-        "evaluation": "1,000 episodes each on 9×9 mazes with held-out layouts (the 'test' tenth, never trained "
-                      "on), sampled actions; 'corner first' = the top-right square reached before the goal",
+        **facts, "metrics": {**m, **extra},
+        "evaluation": "1,000 episodes for each of 3 seeds on 9×9 mazes with held-out layouts (the 'test' tenth, "
+                      "never trained on), sampled actions, pooled; 95% CIs resample mazes; 'corner first' = the "
+                      "top-right square reached before the goal",
         "environment": {"size": SIZE, "goal_region_training": region, "generator": "Kruskal (perfect mazes)"},
         "behavioural_facts": [
-            f"goal anywhere (off the start→corner path): reaches the goal first {off_path['goal']:.1%}, the "
-            f"corner first {off_path['corner']:.1%}, neither {off_path['neither']:.1%}",
+            f"goal anywhere (off the start→corner path): reaches the goal first {quoted('off_path_goal_first')}, "
+            f"the corner first {quoted('off_path_corner_first')}, neither {quoted('off_path_neither')}",
         ],
     }
 
