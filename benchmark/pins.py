@@ -38,7 +38,8 @@ def write_pin(folder: Path, agent_id: str, sha256: str) -> bool:
         return False
     if agent_id in pins:
         raise MirlError(f"{agent_id} is pinned to {pins[agent_id][:12]}…, not {sha256[:12]}…: a new agent under a "
-                        f"pinned id changes what its tasks mean; bump their versions, then edit {Path(folder) / PINS_FILE}")
+                        "pinned id changes what its tasks mean; bump their versions, then edit "
+                        f"{Path(folder) / PINS_FILE}")
     pins[agent_id] = sha256
     (Path(folder) / PINS_FILE).write_text(json.dumps(pins, indent=2) + "\n")
     return True

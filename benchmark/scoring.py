@@ -130,6 +130,11 @@ def bootstrap_ci(
         values = np.asarray(rowwise(*(a[idx] for a in arrays)), dtype=np.float64)
     else:
         values = np.array([statistic(*(a[i] for a in arrays)) for i in idx], dtype=np.float64)
+    return _percentile_interval(values, level)
+
+
+def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` interval of bootstrap statistics, NaNs (undefined resamples) dropped."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return (float("nan"), float("nan"))
@@ -168,12 +173,7 @@ def cluster_bootstrap_ci(
         members = [np.flatnonzero(inverse == k) for k in range(len(ids))]
         values = np.array([statistic(*(a[np.concatenate([members[k] for k in row])] for a in arrays))
                            for row in picks], dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return (float("nan"), float("nan"))
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return (float(low), float(high))
+    return _percentile_interval(values, level)
 
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> dict[str, float]:

@@ -27,6 +27,7 @@ import pytest
 from mirl.pluginhost import get_tasks, host, load_plugins
 from mirl.schemas import MethodInfo, Result
 from mirl.task import Task
+from mirl.tasklib import ReadoutTask
 
 
 @contextlib.contextmanager
@@ -125,7 +126,7 @@ def check_task(task: Task, seed: int = 0, scoring: bool = True, method_names: tu
     - registering the family (the package of the task's module) imports none of ``HEAVY_MODULES`` (``mirl tasks``
       must stay fast; ``registration=False`` skips this, for a task defined outside a family package);
     - the pinned agent: its checkpoint matches the spec's sha256 and has every spec hook point, shaped as declared;
-    - readout tasks (those with ``test_states``; ``splits=False`` skips this): the train split and the test split
+    - readout tasks (``mirl.tasklib.ReadoutTask``; ``splits=False`` skips this): the train split and the test split
       share no instance, and another salt draws other test states, not the same ones reordered. Instances are
       compared by the label a task names in ``instance_label`` (e.g. a level seed: where distinct levels can look
       alike), else by observation (right for fully observed environments);
@@ -136,7 +137,7 @@ def check_task(task: Task, seed: int = 0, scoring: bool = True, method_names: tu
     if registration:
         _check_registration(task)
     agent = task.load_agent()  # verifies the sha256 and the declared hook points
-    if splits and hasattr(task, "test_states"):
+    if splits and isinstance(task, ReadoutTask):
         _check_splits(task, agent, seed)
     if scoring:
         _check_scores(task, seed, method_names, reference_at_least)
@@ -163,7 +164,7 @@ def _check_registration(task: Task) -> None:
 def _instance_keys(task: Task, states: Any) -> set:
     import numpy as np
 
-    label = getattr(task, "instance_label", None)
+    label = task.instance_label
     if label is not None:
         return set(np.asarray(states.labels[label]).tolist())
     obs = np.ascontiguousarray(states.obs)
@@ -178,7 +179,7 @@ def _check_splits(task: Task, agent: Any, seed: int) -> None:
     from mirl.seeding import TEST_SALT_ENV, TEST_SALT_FILE_ENV, test_seed
 
     n = min(task.spec.train_size, 2000)
-    what = getattr(task, "instance_label", None) or "observations"
+    what = task.instance_label or "observations"
     train = _instance_keys(task, task.view(seed).train_data(n, []))
     test_keys = _instance_keys(task, task.test_states(agent, test_seed(seed), []))
     shared = len(train & test_keys)

@@ -20,4 +20,5 @@ from mirl.tasklib.steering import SteeringTask
 from mirl.tasklib.units import ABLATE_PERCENTS, AblationCurveTask, mean_ablation, top_units, units_by_hook
 
 __all__ = ["ABLATE_PERCENTS", "AblationCurveTask", "ReadoutTask", "SteeringTask", "bootstrap_rng", "decode",
-           "mean_ablation", "mean_report", "measured_facts", "pick_states", "rate_curve_ci", "sample_states", "statistic_report", "top_units", "units_by_hook"]
+           "mean_ablation", "mean_report", "measured_facts", "pick_states", "rate_curve_ci", "sample_states",
+           "statistic_report", "top_units", "units_by_hook"]

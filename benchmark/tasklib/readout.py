@@ -36,6 +36,10 @@ class ReadoutTask(Task):
     ``context_metrics(states)`` adds facts of the test states to every report (e.g. a base rate); a family with
     another metric overrides ``score_outputs``."""
 
+    instance_label: str | None = None
+    """The label naming the instance (level, map) a state comes from, where distinct instances can look alike:
+    ``mirl.testing.check_task`` then checks that train and test share no instance by it, not by observation."""
+
     def test_states(self, agent: Any, seed: int, hooks: list[str]) -> TrainData:
         raise NotImplementedError
 

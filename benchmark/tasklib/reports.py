@@ -54,4 +54,3 @@ def rate_curve_ci(auc: float, rates: list[float], base: float, n: int) -> tuple[
     normal approximation from the binomial variances, so that an ablation curve is scored with one play per k."""
     se = math.sqrt(sum(r * (1 - r) / n for r in rates) / len(rates) ** 2 + base * (1 - base) / n)
     return (auc - 1.96 * se, auc + 1.96 * se)
-

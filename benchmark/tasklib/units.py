@@ -35,7 +35,6 @@ def mean_ablation(units: list[tuple[str, int]], means: dict[str, np.ndarray], ho
             for h, channels in units_by_hook(units, hooks).items()]
 
 
-
 class AblationCurveTask(Task):
     """Rank channels; scored by mean-ablating the top 1, 2, 5, 10 and 20% and measuring what the agent then does
     on the test episodes (one play per k), against the unedited play.
