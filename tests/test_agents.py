@@ -138,3 +138,17 @@ def test_every_task_pins_its_agents_through_its_familys_data_file():
         refs = list(task.spec.agents) or [task.spec.agent]
         pins = read_pins(task.folder)
         assert all(pins[ref.id] == ref.sha256 for ref in refs), task.spec.id
+
+
+# smoke's card facts are exhaustive over every start state: nothing is sampled, so there is no interval
+EXHAUSTIVE_CARDS = {"smoke"}
+
+
+def test_every_sampled_card_fact_is_a_three_seed_mean_inside_its_interval():
+    for spec in get_agents():
+        if spec.family in EXHAUSTIVE_CARDS:
+            continue
+        card = spec.read_card()
+        assert len(card.get("card_seeds", ())) >= 3 and card["intervals"], spec.id
+        for name, (low, high) in card["intervals"].items():
+            assert low <= card["metrics"][name] <= high, (spec.id, name)

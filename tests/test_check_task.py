@@ -21,8 +21,8 @@ REFERENCE_AT_LEAST = {"doorkey/subspace-planted-v1": 0.85}
 # Episode summaries (mean frames of the first 16 steps) of distinct CoinRun levels can be equal (2 of 499 at seed
 # 0), and the scorer's episodes do not record their level seeds (a state read per env and step).
 UNCHECKED_SPLITS = {"coinrun/goal-predict-v1"}
-# Known defect: DoorKey's splits are by reset seed, and different seeds can lay out the same 8×8 room: 207 of the
-# 2,000 test states (10%) are also train states. Splitting by layout changes the test set: a new task version.
+# Known defect: DoorKey's v1 splits are by reset seed, and different seeds can lay out the same 8×8 room: 207 of the
+# 2,000 test states (10%) are also train states. v2 splits by layout (doorkey.layout_split) and passes.
 SHARED_STATES = {"doorkey/state-readout-v1"}
 
 

@@ -10,6 +10,8 @@ import torch
 
 from mirl.agents import sha256_file
 from mirl.tasks.sokoban import agent as A
+from mirl.tasks.sokoban import env as S
+from mirl.tasks.sokoban import tasks as T
 
 
 @pytest.mark.slow
@@ -20,12 +22,12 @@ def test_the_feed_forward_baseline_solves_held_out_two_box_levels_as_its_card_sa
     agent = spec.build()
     agent.load_state_dict(torch.load(spec.checkpoint_path, map_location="cpu", weights_only=True))
     agent.eval()
-    levels = A.level_pool("test", 2)[:300]
-    first = A.play(agent, levels, seed=3)
-    rate = first["solved"].mean()
+    levels = S.level_pool("test", 2)[:300]
+    first = T.play(agent, levels, seed=3)
+    rate = first.terminated.mean()
     assert abs(rate - card["metrics"]["test_solved_2box"]) < 0.05 and rate > 0.9
     # no state: thinking changes nothing (on the first 100 levels: a play's draws depend on its batch size)
-    plain, thinking = (A.play(agent, levels[:100], seed=3, thinking=k) for k in (0, 4))
-    np.testing.assert_array_equal(plain["solved"], thinking["solved"])
-    np.testing.assert_array_equal(plain["length"], thinking["length"])
-    assert first["length"][first["solved"]].mean() < 30  # solved levels take ~optimal walks, not wandering
+    plain, thinking = (T.play(agent, levels[:100], seed=3, thinking=k) for k in (0, 4))
+    np.testing.assert_array_equal(plain.terminated, thinking.terminated)
+    np.testing.assert_array_equal(plain.lengths, thinking.lengths)
+    assert first.lengths[first.terminated].mean() < 30  # solved levels take ~optimal walks, not wandering

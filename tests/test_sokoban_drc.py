@@ -14,6 +14,7 @@ from mirl.agents import sha256_file
 from mirl.pluginhost import get_methods, get_tasks
 from mirl.testing import check_method, resized
 from mirl.tasks.sokoban import agent as A
+from mirl.tasks.sokoban import env as S
 from mirl.tasks.sokoban import tasks as T
 
 READOUT, STEER, LOCATE = "sokoban/plan-readout-v1", "sokoban/plan-steer-v1", "sokoban/plan-locate-v1"
@@ -47,7 +48,7 @@ def test_the_drc_is_pinned_and_its_card_reproduces():
     agent = spec.build()
     agent.load_state_dict(torch.load(spec.checkpoint_path, map_location="cpu", weights_only=True))
     agent.eval()
-    rate = A.play(agent, A.level_pool("test", 2)[:300], seed=3)["solved"].mean()
+    rate = T.play(agent, S.level_pool("test", 2)[:300], seed=3).terminated.mean()
     assert abs(rate - facts["test_solved_2box"]) < 0.06, (rate, facts["test_solved_2box"])
 
 
@@ -103,14 +104,14 @@ def test_plan_steer_v2_levels_are_the_agents_own_shortcuts():
     # distinct levels, each in its split as shipped (turned, a held-out level could have become a train one)
     assert len(set(levels.keys())) == len(levels) and len(set(train.keys())) == len(train)
     assert (levels.splits() == "test").all() and (train.splits() == "train").all()
-    out = A.play(agent, levels, greedy=True)
-    shortcut = (T.SHORTCUT[0] + 1) * A.SIZE + T.SHORTCUT[1] + 1
+    out = T.play(agent, levels, greedy=True)
+    shortcut = (T.SHORTCUT[0] + 1) * T.SIZE + T.SHORTCUT[1] + 1
     # unedited and greedy, the agent crosses the shortcut square before its first push and solves every level
-    assert out["solved"].all() and out["visited_before_push"][:, shortcut].all()
+    assert out.terminated.all() and out.final_info["visited_before_push"][:, shortcut].all()
     for i in range(len(levels)):  # and walling the square off makes the way to that push >= DETOUR longer
-        blocked, start, pushed_from = levels.walls[i] | levels.boxes[i], int(levels.agent[i]), out["first_push_from"][i]
-        near = T._walk_distances(blocked, start, A.SIZE)[pushed_from]
-        far = T._walk_distances_without(blocked, shortcut, start, A.SIZE)[pushed_from]
+        blocked, start, pushed_from = levels.walls[i] | levels.boxes[i], int(levels.agent[i]), out.final_info["first_push_from"][i]
+        near = T._walk_distances(blocked, start, T.SIZE)[pushed_from]
+        far = T._walk_distances_without(blocked, shortcut, start, T.SIZE)[pushed_from]
         assert near + T.DETOUR <= far < 10**6
 
 

@@ -47,7 +47,7 @@ def test_conv_probe_decodes_a_spatial_rule_and_its_dense_form_agrees():
 
 def test_shortcut_levels_force_a_detour_around_the_shortcut_square():
     levels = T.shortcut_levels(5, 4)
-    shortcut = (T.SHORTCUT[0] + 1) * A.SIZE + T.SHORTCUT[1] + 1
+    shortcut = (T.SHORTCUT[0] + 1) * T.SIZE + T.SHORTCUT[1] + 1
     for i in range(len(levels)):
         solution = S.solve(levels, i)
         assert solution, "every shortcut level is solvable"
@@ -55,11 +55,11 @@ def test_shortcut_levels_force_a_detour_around_the_shortcut_square():
         start = int(levels.agent[i])
         square, boxes = start, set(np.flatnonzero(levels.boxes[i]).tolist())
         for action in solution:
-            if square + S.offsets(A.SIZE)[action] in boxes:
+            if square + S.offsets(T.SIZE)[action] in boxes:
                 break
-            square += int(S.offsets(A.SIZE)[action])
-        direct = T._walk_distances(blocked, start, A.SIZE)[square]
-        detour = T._walk_distances_without(blocked, shortcut, start, A.SIZE)[square]
+            square += int(S.offsets(T.SIZE)[action])
+        direct = T._walk_distances(blocked, start, T.SIZE)[square]
+        detour = T._walk_distances_without(blocked, shortcut, start, T.SIZE)[square]
         assert T.DETOUR + direct <= detour < 10**6
 
 
@@ -74,11 +74,11 @@ def test_play_tracks_squares_before_the_first_push_and_refuses_other_board_sizes
     seed_everything(0)
     agent = A.build_drc().eval()
     corridor = S.parse_levels("########\n#@ $  .#\n#      #\n#      #\n#      #\n#      #\n#      #\n########")
-    out = A.play(agent, corridor, seed=0)
-    assert out["visited_before_push"][0, int(corridor.agent[0])]  # the start counts
-    assert out["visited_before_push"].shape == (1, 64) and out["length"][0] >= 1
+    out = T.play(agent, corridor, seed=0)
+    assert out.final_info["visited_before_push"][0, int(corridor.agent[0])]  # the start counts
+    assert out.final_info["visited_before_push"].shape == (1, 64) and out.lengths[0] >= 1
     with pytest.raises(ValueError, match="observations are 7×8×8 but the agent takes 7×6×6"):
-        A.play(agent, S.generate(2, seed=0, interior=8, boxes=2))
+        T.play(agent, S.generate(2, seed=0, interior=8, boxes=2))
 
 
 class _Scripted(torch.nn.Module):
@@ -103,15 +103,18 @@ class _Scripted(torch.nn.Module):
         self.t += 1
         return logits, torch.zeros(len(x))
 
+    def act(self, x, state=None, starts=None):
+        return (*self(x), None)
+
 
 def test_play_records_where_the_first_push_was_made_from():
     # up, right, right, down, down: the box at (2, 3) of the board is pushed down from (1, 3)
     level = S.parse_levels("######\n#@   #\n#  $ #\n#    #\n#  . #\n######")
     up, down, left, right = (S.ACTION_NAMES.index(a) for a in ("up", "down", "left", "right"))
-    out = A.play(_Scripted([right, right, down, down, down, down]), level, greedy=True)
+    out = T.play(_Scripted([right, right, down, down, down, down]), level, greedy=True).final_info
     assert out["first_push_from"][0] == 1 * 6 + 3
     assert out["visited_before_push"][0].nonzero()[0].tolist() == [7, 8, 9]
-    never = A.play(_Scripted([left]), level, greedy=True)
+    never = T.play(_Scripted([left]), level, greedy=True).final_info
     assert never["first_push_from"][0] == -1
 
 

@@ -73,12 +73,6 @@ def stock_env(split: str, seed: int, num_envs: int = NUM_ENVS):
     )
 
 
-def outcome_rates(outcomes: np.ndarray) -> dict[str, float]:
-    from .env import OUTCOMES
-
-    return {name: float(np.mean(outcomes == name)) for name in OUTCOMES}
-
-
 class CoinRunTask(Task):
     """Shared machinery: the shipped agent, episodes and labelled states on training or held-out levels."""
 

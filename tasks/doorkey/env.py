@@ -38,9 +38,26 @@ NUM_ACTIONS = 6  # MiniGrid's actions without "done", which DoorKey never needs
 ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle")
 
 
-# Layouts come from MiniGrid's reset seed: "train" envs draw seeds below this, "test" envs from it on.
+# Layouts come from MiniGrid's reset seed: "train" envs draw seeds below this, "test" envs from it on. The 8×8
+# layout space is small (20 door positions × key × start), so the two seed ranges share most states; a split
+# by layout keeps whole layouts apart: the door's position (the wall's column and the door's row) decides it.
 TEST_SEEDS_FROM = 1_000_000_000
 SPLITS = (None, "train", "test")
+
+
+def layout_split(door: tuple[int, int]) -> str:
+    """"test" for a fifth of the door positions (on 8×8 one per wall column and one per door row), else "train".
+    States of different splits never coincide: their walls differ."""
+    return "test" if (door[0] + 2 * door[1]) % 5 == 0 else "train"
+
+
+def reset_in(env, seed_of, layouts: str | None) -> None:
+    """Reset a MiniGrid ``DoorKeyEnv`` on the reset seed ``seed_of()`` draws, drawn again until the layout is in
+    the ``layouts`` split ("train", "test"; None: any)."""
+    while True:
+        env.reset(seed=seed_of())
+        if layouts is None or layout_split(state_of(env).door) == layouts:
+            return
 
 
 class CounterfactualError(ValueError):
@@ -284,15 +301,17 @@ def no_view() -> dict:
 
 class DoorKeyVecEnv:
     """``num_envs`` MiniGrid ``DoorKeyEnv``s of one size, stepped in turn; same-step autoreset (a new layout
-    drawn from the env's Generator), mirl's vectorized-env protocol. Observations as ``observe``; reward
-    MiniGrid's 1 − 0.9·t/T at the goal."""
+    drawn from the env's Generator: reset seeds of ``split``, layouts of ``layouts``), mirl's vectorized-env
+    protocol. Observations as ``observe``; reward MiniGrid's 1 − 0.9·t/T at the goal."""
 
-    def __init__(self, num_envs: int, size: int = DEFAULT_SIZE, seed: int = 0, split: str | None = None):
+    def __init__(self, num_envs: int, size: int = DEFAULT_SIZE, seed: int = 0, split: str | None = None,
+                 layouts: str | None = None):
         from minigrid.envs import DoorKeyEnv
 
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        self.split = split
+        for name, value in (("split", split), ("layouts", layouts)):
+            if value not in SPLITS:
+                raise ValueError(f"{name} must be one of {list(SPLITS)}, got {value!r}")
+        self.split, self.layouts = split, layouts
         self.num_envs, self.size = num_envs, check_size(size)
         self.envs = [DoorKeyEnv(size=size) for _ in range(num_envs)]
         for env in self.envs:
@@ -308,7 +327,7 @@ class DoorKeyVecEnv:
 
     def _reset_env(self, i: int) -> None:
         low, high = {None: (0, 2**31), "train": (0, TEST_SEEDS_FROM), "test": (TEST_SEEDS_FROM, 2**31)}[self.split]
-        self.envs[i].reset(seed=int(self._rng.integers(low, high)))
+        reset_in(self.envs[i], lambda: int(self._rng.integers(low, high)), self.layouts)
 
     def states(self) -> list[State]:
         return [state_of(e) for e in self.envs]

@@ -149,8 +149,10 @@ def _reset_seed(rng: np.random.Generator, split: str) -> int:
     return int(rng.integers(low, high))
 
 
-def state_pool(size: int, seed: int, episodes: int, epsilon: float = 0.3, split: str = "train") -> Pool:
-    """States from expert and ε-noisy expert episodes (alternating) on ``split``'s reset seeds, de-duplicated."""
+def state_pool(size: int, seed: int, episodes: int, epsilon: float = 0.3, split: str = "train",
+               layouts: str | None = None) -> Pool:
+    """States from expert and ε-noisy expert episodes (alternating) on ``split``'s reset seeds (and, if given, the
+    ``layouts`` split's layouts), de-duplicated."""
     from minigrid.envs import DoorKeyEnv
 
     rng = np.random.default_rng(seed)
@@ -160,7 +162,7 @@ def state_pool(size: int, seed: int, episodes: int, epsilon: float = 0.3, split:
     # noise never drops the key: a dropped key is a state DoorKey's tasks do not ask about
     noise = (doorkey.LEFT, doorkey.RIGHT, doorkey.FORWARD, doorkey.PICKUP, doorkey.TOGGLE)
     for episode in range(episodes):
-        env.reset(seed=_reset_seed(rng, split))
+        doorkey.reset_in(env, lambda: _reset_seed(rng, split), layouts)
         noisy = episode % 2 == 1
         for _ in range(env.max_steps):
             state = doorkey.state_of(env)
@@ -415,6 +417,13 @@ class PairSet:
         b, s, cfs = sample_pairs(pool, pairs, np.random.default_rng(seed))
         return cls(pool, b, s, cfs)
 
+    @functools.cached_property
+    def changing(self) -> np.ndarray:
+        """The pairs whose expert actions on the counterfactual and on the base share none (where an IIA with
+        ``changing_only`` looks: elsewhere any unit set scores well by doing nothing)."""
+        right, base_right = self.expert_sets
+        return np.array([i for i in range(len(right)) if not right[i] & base_right[i]], dtype=np.int64)
+
     # A scorer patches the same pairs many times (an IIA curve, random floors): observations and the expert's
     # action sets are computed once per pair set.
     @functools.cached_property
@@ -477,8 +486,8 @@ def interchange_hits(agent, pairs: PairSet, edits: Callable[[dict], list], targe
         with agent.hooks(edits(unedited.source_cache)):
             chosen = agent(pairs.obs[0])[0].argmax(-1).numpy()
     if target == "expert":
-        right, base_right = pairs.expert_sets
-        keep = [i for i in range(len(right)) if not changing_only or not (right[i] & base_right[i])]
+        right = pairs.expert_sets[0]
+        keep = pairs.changing if changing_only else range(len(right))
         return np.array([float(chosen[i] in right[i]) for i in keep])
     on_cf, on_base = unedited.actions
     keep = [i for i in range(len(chosen)) if not changing_only or on_cf[i] != on_base[i]]

@@ -49,12 +49,17 @@ def agent_ref(agent_id: str, sha256: str) -> AgentRef:
 
 
 @functools.lru_cache(maxsize=4)
-def pool_for(seed: int, split: str) -> P.Pool:
-    return P.state_pool(SIZE, seed, POOL_EPISODES, split=split)
+def pool_for(seed: int, split: str, layouts: str | None = None) -> P.Pool:
+    # on a fifth of the layouts, 300 episodes find too few distinct states: their space is small
+    return P.state_pool(SIZE, seed, POOL_EPISODES * (3 if layouts else 1), split=split, layouts=layouts)
 
 
 class DoorKeyTask(Task):
     folder = FOLDER
+    held_out_layouts = False  # train and test states from disjoint layouts (doorkey.layout_split), not only seeds
+
+    def layouts(self, split: str) -> str | None:
+        return split if self.held_out_layouts else None
 
     def build_agent(self):
         from .agent import build
@@ -62,7 +67,7 @@ class DoorKeyTask(Task):
         return build()
 
     def train_pool(self, view: TaskView) -> P.Pool:
-        return pool_for(derive_seed(view.train_seed, "pool"), "train")
+        return pool_for(derive_seed(view.train_seed, "pool"), "train", self.layouts("train"))
 
     def train_data(self, view: TaskView, n: int, hooks: list[str]) -> TrainData:
         """Distinct train-seed states (shuffled, seeded) with ``state_labels``."""
@@ -80,11 +85,12 @@ class DoorKeyTask(Task):
         from mirl.envs import BudgetedEnv
 
         return BudgetedEnv(doorkey.DoorKeyVecEnv(num_envs, size=SIZE, seed=derive_seed(view.train_seed, "env") % 2**31,
-                                                 split="train"), view.meter)
+                                                 split="train", layouts=self.layouts("train")), view.meter)
 
     def test_pairs(self, seed: int) -> P.PairSet:
         s = test_seed(seed)
-        return P.PairSet.draw(pool_for(derive_seed(s, "pool"), "test"), TEST_PAIRS, derive_seed(s, "pairs"))
+        return P.PairSet.draw(pool_for(derive_seed(s, "pool"), "test", self.layouts("test")), TEST_PAIRS,
+                              derive_seed(s, "pairs"))
 
 
 def key_door_class(has_key: np.ndarray, door_open: np.ndarray) -> np.ndarray:
@@ -194,22 +200,25 @@ class HasKeyLocate(DoorKeyTask):
 # 3. state-readout
 
 READOUT_HOOKS = {"encoder.conv2.hook_out": list(P.PLANT_SHAPE), "dense.hook_out": [128]}
-READOUT_TEST_STATES = 2000
 
 
 class StateReadout(DoorKeyTask, ReadoutTask):
-    """Decode has_key and door_open, with selectivity against a control task."""
+    """Decode has_key and door_open, with selectivity against a control task. v1 draws test states from held-out
+    reset seeds, whose states partly recur in training (the 8×8 layout space is small); v2 from held-out layouts."""
 
-    def __init__(self, agent_id: str, sha256: str):
+    def __init__(self, agent_id: str, sha256: str, held_out_layouts: bool = False):
+        self.held_out_layouts = held_out_layouts
+        held_out = ("held-out layouts (a fifth of the door positions, never in the train split: "
+                    "doorkey.layout_split)" if held_out_layouts else "held-out reset seeds")
         self.spec = TaskSpec(
-            id="doorkey/state-readout-v1",
+            id=f"doorkey/state-readout-v{2 if held_out_layouts else 1}",
             title="Read has_key and door_open out of a DoorKey agent",
             question=f"Do {agent_id}'s last conv layer and dense layer say whether it holds the key and whether the "
             "door is open?",
             description="Decode, from encoder.conv2 or dense, the class key_door = has_key + door_open (0: no key, "
             "1: the key and a closed door, 2: the door open — DoorKey opens it with the key, which is kept): a "
             "readout with 3 outputs, argmax. Test states: distinct states of expert and noisy-expert episodes on "
-            "held-out reset seeds. Primary: the mean of the has_key and door_open accuracies implied by the "
+            f"{held_out}. Primary: the mean of the has_key and door_open accuracies implied by the "
             "predicted class, normalised between the majority class (0) and 1. Control task (Hewitt & Liang 2019): "
             "the runner fits the method again on control_key_door — a fixed random class per (agent cell, "
             "direction) with the real class frequencies — and reports selectivity = score − control score.",
@@ -226,17 +235,17 @@ class StateReadout(DoorKeyTask, ReadoutTask):
             normalization=Normalization(floor=None, ceiling=1.0, floor_source="the train split's majority class",
                                         ceiling_source="perfect decoding"),
             budget=Budget(env_steps=100_000, forward_passes=200_000, wall_seconds=300.0),
-            train_size=2000, test_size=READOUT_TEST_STATES, references=REFERENCES + [
+            train_size=2000, test_size=1500 if held_out_layouts else 2000, references=REFERENCES + [
                 "Hewitt & Liang 2019, Designing and interpreting probes with control tasks (arXiv 1909.03368)"],
         )
 
     def test_states(self, agent, seed: int, hooks: list[str]) -> TrainData:
-        pool = pool_for(derive_seed(seed, "pool"), "test")
-        rows = np.random.default_rng(derive_seed(seed, "rows")).permutation(len(pool.states))[:READOUT_TEST_STATES]
+        pool = pool_for(derive_seed(seed, "pool"), "test", self.layouts("test"))
+        rows = np.random.default_rng(derive_seed(seed, "rows")).permutation(len(pool.states))[:self.spec.test_size]
         return labelled_states(agent, [pool.states[i] for i in rows], hooks)
 
     def score_outputs(self, outputs: np.ndarray, states: TrainData, seed: int) -> ScoreReport:
-        train_pool = pool_for(derive_seed(train_seed(seed), "pool"), "train")  # the one the method's view used
+        train_pool = pool_for(derive_seed(train_seed(seed), "pool"), "train", self.layouts("train"))  # the view's
         return self.score_classes(outputs.argmax(1), states.labels["key_door"], majority_class(train_pool), seed)
 
     def score_control(self, answer, seed: int) -> ScoreReport:
@@ -441,6 +450,7 @@ def tasks() -> list[Task]:
     if DOORKEY_PPO_SHA256:
         out.append(HasKeyLocate(DOORKEY_PPO_SHA256))
         out.append(StateReadout("doorkey-ppo", DOORKEY_PPO_SHA256))
+        out.append(StateReadout("doorkey-ppo", DOORKEY_PPO_SHA256, held_out_layouts=True))
     if PLANTED_SHA256:
         out.append(HasKeyPlanted(PLANTED_SHA256))
     if SUBSPACE_SHA256:

@@ -5,8 +5,8 @@ adds the probe controls of the tasks."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from mirl.interventions import run_episodes
 from mirl.seeding import seed_everything
 from mirl.tasklib import measured_facts
 
@@ -26,56 +26,26 @@ def goal_or_corner_first(agent, region: int | None, episodes: int = 1000, seed: 
             "success": float(success.mean())}
 
 
-@torch.no_grad()
 def episode_outcomes(agent, region: int | None, episodes: int = 1000, seed: int = HELD_OUT_SEED,
                      off_path_only: bool = False, num_envs: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Sampled-action episodes on fresh mazes (a new maze each): per episode, what it reached first ("goal",
-    "corner": the top-right square before the goal, or "neither" before the step limit), and whether it reached
-    the goal at all, corner visit or not.
+    """Sampled-action episodes on fresh mazes (a new maze each), the first ``episodes`` to start
+    (``run_episodes``): per episode, what it reached first ("goal", "corner": the top-right square before the
+    goal, or "neither" before the step limit), and whether it reached the goal at all, corner visit or not.
 
     ``off_path_only`` keeps only episodes whose goal is off the start→corner path (where "goal first" cannot
-    happen by walking to the corner). Episodes are counted in start order, as in ``mirl.rollouts``: the first
-    ``episodes`` kept ones, waiting for slow ones to finish.
+    happen by walking to the corner): the first ``episodes`` of those, in start order.
     """
     env = maze.MazeVecEnv(num_envs, size=SIZE, goal_region=region, seed=seed, split="test")
-    obs, _ = env.reset(seed=seed)
-    generator = torch.Generator().manual_seed(seed)
-    corner = np.array(maze.corner_square(SIZE))
-    corner_first = np.zeros(num_envs, dtype=bool)
-    counted = np.array([not (off_path_only and _on_corner_path(env, i)) for i in range(num_envs)])
-    index, next_index = np.arange(num_envs), num_envs
-    results: dict[int, tuple[str, bool]] = {}
+    played = episodes * (3 if off_path_only else 1)  # about half the goals are off the path
     while True:
-        if len(results) >= episodes:
-            cutoff = sorted(results)[episodes - 1]
-            if not np.any(counted & (index <= cutoff)):
-                break
-        logits, _ = agent(torch.from_numpy(obs))
-        actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1).numpy()
-        obs, _, terminated, truncated, _ = env.step(actions)
-        done = terminated | truncated
-        for i in np.flatnonzero(done):
-            if counted[i]:
-                first = "corner" if corner_first[i] else ("goal" if terminated[i] else "neither")
-                results[int(index[i])] = (first, bool(terminated[i]))
-            index[i], next_index = next_index, next_index + 1
-            corner_first[i] = False
-            counted[i] = not (off_path_only and _on_corner_path(env, i))
-        corner_first |= np.all(env.agent == corner, axis=1) & ~done
-    ordered = [results[k] for k in sorted(results)[:episodes]]
-    return np.array([first for first, _ in ordered]), np.array([success for _, success in ordered])
-
-
-def _on_corner_path(env: maze.MazeVecEnv, i: int) -> bool:
-    """Do env i's paths from the start to the goal and to the corner not part? (The goal is on the way to the
-    corner, or the corner on the way to the goal: then "which comes first" is decided by the maze.)"""
-    start = maze.start_square(env.size)
-    corner = maze.corner_square(env.size)
-    goal = tuple(env.goal[i])
-    start_to_corner = env._corner_dist[i][start]
-    goal_on_way = env._goal_dist[i][start] + env._corner_dist[i][goal] == start_to_corner
-    corner_on_way = env._goal_dist[i][start] == start_to_corner + env._goal_dist[i][corner]
-    return bool(goal_on_way or corner_on_way)
+        out = run_episodes(agent, env, played, seed=seed, greedy=False, record_labels=False)
+        kept = ~out.final_info["paths_nested"] if off_path_only else np.ones(played, dtype=bool)
+        if kept.sum() >= episodes:
+            break
+        played *= 2  # the same seed: the first episodes replay as they were
+    kept = np.flatnonzero(kept)[:episodes]
+    first = np.where(out.final_info["corner_visited"], "corner", np.where(out.terminated, "goal", "neither"))
+    return first[kept], out.terminated[kept]
 
 
 PLAYS = {"in_distribution": 0, "anywhere": 1, "off_path": 2}  # each seed's three plays: HELD_OUT_SEED + 3·seed + k

@@ -221,6 +221,9 @@ class MazeVecEnv:
     ``goal_region``: the goal is drawn from the top-right r×r inner squares (training), or anywhere (None).
     ``split``: "train" or "test" layouts only (disjoint; see ``layout_split``), or any (None).
     One NumPy Generator, seeded at ``reset``, draws every maze and goal, env by env in index order.
+    A step's info holds, per env, whether its episode stood on the top-right corner at an earlier step
+    (``corner_visited``) and whether the goal lies on the way between the start and the corner or the corner on
+    the way to the goal (``paths_nested``: there "goal or corner first" is decided by the maze).
     """
 
     def __init__(self, num_envs: int, size: int = DEFAULT_SIZE, goal_region: int | None = 1, seed: int = 0,
@@ -244,6 +247,7 @@ class MazeVecEnv:
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self._goal_dist = np.zeros((num_envs, size, size), dtype=np.int64)
         self._corner_dist = np.zeros((num_envs, size, size), dtype=np.int64)
+        self.corner_visited = np.zeros(num_envs, dtype=bool)
 
     def _new_episodes(self, envs: np.ndarray) -> None:
         for i in envs:
@@ -251,6 +255,7 @@ class MazeVecEnv:
             self.goal[i] = draw_goal(self._rng, self.walls[i], self.goal_region)
         self.agent[envs] = start_square(self.size)
         self.steps[envs] = 0
+        self.corner_visited[envs] = False
         self._goal_dist[envs] = distances(self.walls[envs], self.goal[envs])
         corner = np.tile(corner_square(self.size), (len(envs), 1))
         self._corner_dist[envs] = distances(self.walls[envs], corner)
@@ -268,9 +273,21 @@ class MazeVecEnv:
         truncated = ~terminated & (self.steps >= self.max_steps)
         rewards = np.where(terminated, reward(self.steps, self.size), 0.0).astype(np.float32)
         done = terminated | truncated
+        info = {"corner_visited": self.corner_visited.copy(), "paths_nested": self.paths_nested()}
+        self.corner_visited |= np.all(self.agent == corner_square(self.size), axis=1) & ~done
         if done.any():
             self._new_episodes(np.flatnonzero(done))
-        return observe(self.walls, self.agent, self.goal), rewards, terminated, truncated, {}
+        return observe(self.walls, self.agent, self.goal), rewards, terminated, truncated, info
+
+    def paths_nested(self) -> np.ndarray:
+        """[B] bool: do the start's shortest paths to the goal and to the top-right corner not part (the goal on
+        the way to the corner, or the corner on the way to the goal)?"""
+        rows, start, corner = np.arange(self.num_envs), start_square(self.size), corner_square(self.size)
+        start_to_corner = self._corner_dist[rows, start[0], start[1]]
+        start_to_goal = self._goal_dist[rows, start[0], start[1]]
+        goal_on_way = start_to_goal + self._corner_dist[rows, self.goal[:, 0], self.goal[:, 1]] == start_to_corner
+        corner_on_way = start_to_goal == start_to_corner + self._goal_dist[rows, corner[0], corner[1]]
+        return goal_on_way | corner_on_way
 
     def place_goals(self, goals: np.ndarray, envs: np.ndarray | None = None) -> np.ndarray:
         """Move the goal of the current episode of ``envs`` (default: all) to ``goals`` [k, 2] (validated);

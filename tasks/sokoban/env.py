@@ -26,6 +26,8 @@ import numpy as np
 
 from mirl.seeding import hash_split
 
+from .sizes import BOXES, INTERIOR, SIZE
+
 ACTION_NAMES = ("up", "down", "left", "right")
 NEVER = 4  # plan labels: the square is never left again in this episode
 DIRECTION_NAMES = (*ACTION_NAMES, "never")
@@ -426,6 +428,8 @@ class SokobanVecEnv:
     ``"sequential"``: episodes take the pool's levels in order (env i's first episode is level i, then the next
     unused one), for scoring a fixed list. ``mix``: a second pool (e.g. 2-box levels) drawn with a probability
     that rises linearly from ``mix_start`` to 1 over the first ``mix_episodes`` episodes: a curriculum.
+    A step's info holds, per env, the squares it stood on before its episode's first push (``visited_before_push``
+    [N, H·W], the start included) and the square it pushed from then (``first_push_from`` [N], -1 before it).
     """
 
     def __init__(self, num_envs: int, levels: Levels, seed: int = 0, order: str = "random",
@@ -445,6 +449,9 @@ class SokobanVecEnv:
         self.agent = np.zeros(num_envs, dtype=np.int64)
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.level_index = np.zeros(num_envs, dtype=np.int64)  # pool index (mixed-in pool: -1 - index)
+        # what the first push of each episode reveals of a plan (where the agent went before committing a box)
+        self.visited_before_push = np.zeros((num_envs, hw), dtype=bool)
+        self.first_push_from = np.full(num_envs, -1, dtype=np.int64)
         self.episodes_started = 0
         self._rng = np.random.default_rng(seed)
         self._rows = np.arange(num_envs)
@@ -481,6 +488,8 @@ class SokobanVecEnv:
                 self.boxes[e], self.agent[e] = self.mix.boxes[j], self.mix.agent[j]
                 self.level_index[e] = -1 - j
         self.steps[envs] = 0
+        self.visited_before_push[envs] = False
+        self.first_push_from[envs] = -1
         self.episodes_started += k
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -497,7 +506,13 @@ class SokobanVecEnv:
                              f"got shape {actions.shape}")
         rows = self._rows
         on_before = (self.boxes & self.targets).sum(1)
+        before_push = self.first_push_from < 0
+        self.visited_before_push[rows[before_push], self.agent[before_push]] = True
+        start = self.agent
         self.agent, _, pushed, src, dst = transition(self.walls, self.boxes, self.agent, actions, self.width)
+        first = pushed & before_push
+        self.first_push_from[first] = start[first]
+        info = {"visited_before_push": self.visited_before_push.copy(), "first_push_from": self.first_push_from.copy()}
         if pushed.any():
             self.boxes[rows[pushed], src[pushed]] = False
             self.boxes[rows[pushed], dst[pushed]] = True
@@ -509,7 +524,7 @@ class SokobanVecEnv:
         done = terminated | truncated
         if done.any():
             self._new_episodes(np.flatnonzero(done))
-        return observe(self), rewards, terminated, truncated, {}
+        return observe(self), rewards, terminated, truncated, info
 
     def labels(self) -> dict[str, np.ndarray]:
         """The state acted on: ``agent_square`` [B] (board index), ``boxes`` / ``walls`` [B, H·W] bool,
@@ -517,12 +532,14 @@ class SokobanVecEnv:
         return {"agent_square": self.agent.copy(), "boxes": self.boxes.copy(), "walls": self.walls.copy(),
                 "level": self.level_index.copy(), "boxes_left": (self.boxes & ~self.targets).sum(1)}
 
+    _STATE = ("walls", "targets", "boxes", "agent", "steps", "level_index", "visited_before_push", "first_push_from")
+
     def get_state(self) -> dict:
-        return {k: getattr(self, k).copy() for k in ("walls", "targets", "boxes", "agent", "steps", "level_index")} | {
+        return {k: getattr(self, k).copy() for k in self._STATE} | {
             "episodes_started": self.episodes_started, "rng": self._rng.bit_generator.state}
 
     def set_state(self, state: dict) -> None:
-        for k in ("walls", "targets", "boxes", "agent", "steps", "level_index"):
+        for k in self._STATE:
             setattr(self, k, state[k].copy())
         self.episodes_started = state["episodes_started"]
         self._rng.bit_generator.state = state["rng"]
@@ -541,3 +558,28 @@ def plan_labels(rollouts: Any, width: int) -> dict[str, np.ndarray]:
                                            np.asarray(labels["boxes"]), walls, np.asarray(rollouts.dones), width)
     inner = interior_squares(height, width)
     return {"agent_future_direction": agent_dir[..., inner], "box_future_direction": box_dir[..., inner]}
+
+
+# The fixed level pools the agents train on and their cards are first measured on: generated from these seeds and
+# cached on disk, so every machine sees the same levels. The test pools are in the held-out tenth (``Levels.splits``).
+TRAIN_POOL = 200_000  # 2-box training levels (the 1-box pool is half that: its level space is small)
+TEST_POOL = 2_000
+POOL_SEEDS = {("train", 1): 11, ("train", 2): 12, ("test", 1): 21, ("test", 2): 22}
+
+
+def level_pool(split: str, boxes: int = BOXES, size: int | None = None) -> Levels:
+    """The fixed pool of 6×6-interior levels with ``boxes`` boxes for ``split`` ("train" or "test"), cached on disk."""
+    from mirl.paths import mirl_home
+
+    size = size or (TRAIN_POOL // (2 if boxes == 1 else 1) if split == "train" else TEST_POOL)
+    seed = POOL_SEEDS[(split, boxes)]
+    path = mirl_home() / "cache" / "sokoban-levels" / f"{split}-i{INTERIOR}-b{boxes}-n{size}-s{seed}.npz"
+    if path.exists():
+        data = np.load(path)
+        return Levels(SIZE, SIZE, data["walls"], data["targets"], data["boxes"], data["agent"])
+    levels = generate(size, seed, INTERIOR, boxes, split=split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, walls=levels.walls, targets=levels.targets, boxes=levels.boxes, agent=levels.agent)
+    tmp.replace(path)
+    return levels

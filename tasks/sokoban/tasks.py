@@ -48,6 +48,47 @@ def levels_for(seed: int, n: int, split: str, boxes: int = 2) -> sokoban.Levels:
     return sokoban.generate(n, seed % 2**63, INTERIOR, boxes, split=split)
 
 
+def play(agent, levels: sokoban.Levels, thinking: int = 0, greedy: bool = False, seed: int = 0, edits=(),
+         num_envs: int = 256):
+    """Every level of ``levels`` played once, in order, ``num_envs`` at a time (``mirl.interventions.run_episodes``:
+    episode k is level k): ``terminated`` is solved; ``final_info`` holds ``visited_before_push`` and
+    ``first_push_from`` (``SokobanVecEnv``). ``thinking``: at an episode's first step the agent sees its first
+    observation ``1 + thinking`` times before it acts (NOOP ticks, as Guez et al.; a feed-forward agent is
+    unaffected); ``edits`` act on them too, as step 0."""
+    from mirl.interventions import run_episodes
+
+    expected = tuple(agent.hook_points()["hook_obs"])
+    if (7, levels.height - 2, levels.width - 2) != expected:
+        raise ValueError(f"the levels' observations are 7×{levels.height - 2}×{levels.width - 2} but the agent "
+                         f"takes {'×'.join(map(str, expected))}; use {expected[1] + 2}×{expected[2] + 2} boards "
+                         "(border included)")
+    env = sokoban.SokobanVecEnv(min(num_envs, len(levels)), levels, order="sequential")
+    if thinking and getattr(agent, "recurrent", False):
+        agent = Thinking(agent, thinking)
+    return run_episodes(agent, env, len(levels), edits=list(edits), seed=seed, greedy=greedy, record_labels=False)
+
+
+class Thinking:
+    """A recurrent agent that ticks ``ticks`` extra times on each episode's first observation before it acts."""
+
+    def __init__(self, agent, ticks: int):
+        self.agent, self.ticks = agent, ticks
+
+    def __getattr__(self, name: str):
+        return getattr(self.agent, name)
+
+    def act(self, obs, state, starts):
+        import torch
+
+        state = self.agent.reset_rows(state, starts)
+        if bool(starts.any()):
+            fresh = starts.view(-1, *([1] * (state[0].ndim - 1)))
+            for _ in range(self.ticks):  # only envs at their first step take the tick
+                _, _, thought = self.agent(obs, state)
+                state = tuple(torch.where(fresh, t, s) for s, t in zip(state, thought))
+        return self.agent(obs, state)
+
+
 class SokobanTask(Task):
     folder = FOLDER
 
@@ -301,8 +342,6 @@ def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Level
     ``DETOUR`` steps longer (still open). Candidates are turned so that a cut square lands on ``SHORTCUT`` and
     played; what the agent did decides. Levels are distinct and in ``split`` as turned. About 1 candidate in 50
     qualifies (~1.8 levels a second on one thread)."""
-    from .agent import play
-
     w = SIZE
     target = (SHORTCUT[0] + 1) * w + SHORTCUT[1] + 1
     sources = [symmetry_sources(w, k) for k in range(8)]
@@ -329,9 +368,9 @@ def agent_shortcut_levels(agent, seed: int, n: int, split: str) -> sokoban.Level
         turned = sokoban.Levels.concat(turned)
         result = play(agent, turned, greedy=True, seed=0)
         keep = []
-        for i in np.flatnonzero(result["solved"] & result["visited_before_push"][:, target]):
+        for i in np.flatnonzero(result.terminated & result.final_info["visited_before_push"][:, target]):
             blocked = turned.walls[i] | turned.boxes[i]
-            start, pushed_from = int(turned.agent[i]), int(result["first_push_from"][i])
+            start, pushed_from = int(turned.agent[i]), int(result.final_info["first_push_from"][i])
             near = _walk_distances(blocked, start, w)[pushed_from]
             far = _walk_distances_without(blocked, target, start, w)[pushed_from]
             if near + DETOUR <= far < 10**6:
@@ -397,15 +436,10 @@ class PlanSteer(SokobanTask, SteeringTask):
         return shortcut_levels(seed, self.spec.test_size)
 
     def play(self, agent, levels: sokoban.Levels, seed: int, edits=(), control: bool = False):
-        from mirl.interventions import EditHooks
-
-        from .agent import play
-
-        hooks = EditHooks(list(edits), seed=seed % 2**31)
-        result = play(agent, levels, greedy=self.greedy, seed=seed % 2**31, edit_hooks=hooks)
+        result = play(agent, levels, greedy=self.greedy, seed=seed % 2**31, edits=edits)
         shortcut = (SHORTCUT[0] + 1) * SIZE + SHORTCUT[1] + 1
-        long_route = result["solved"] & ~result["visited_before_push"][:, shortcut]
-        return {"long_route": long_route, "solved": result["solved"]}, hooks.edit_sizes()
+        long_route = result.terminated & ~result.final_info["visited_before_push"][:, shortcut]
+        return {"long_route": long_route, "solved": result.terminated}, result.edit_sizes
 
     def score_outcomes(self, unedited: dict, edited: dict, controls: list[dict], seed: int) -> ScoreReport:
         floor = float(np.mean([c["long_route"] for c in controls]))
@@ -540,17 +574,11 @@ class PlanLocate(SokobanTask, AblationCurveTask):
 
     def unedited(self, agent, seed: int) -> tuple[sokoban.Levels, float]:
         """The test levels for ``seed`` and the unedited agent's solve rate on them."""
-        from .agent import play
-
         levels = levels_for(seed, self.spec.test_size, "test")
-        return levels, float(play(agent, levels, seed=seed % 2**31)["solved"].mean())
+        return levels, float(play(agent, levels, seed=seed % 2**31).terminated.mean())
 
     def ablated(self, agent, levels: sokoban.Levels, seed: int, edits) -> float:
-        from mirl.interventions import EditHooks
-
-        from .agent import play
-
-        return float(play(agent, levels, seed=seed % 2**31, edit_hooks=EditHooks(edits))["solved"].mean())
+        return float(play(agent, levels, seed=seed % 2**31, edits=edits).terminated.mean())
 
     def score_curve(self, curve: dict[str, Any]) -> ScoreReport:
         base, rates = curve["base"], curve["rates"]
