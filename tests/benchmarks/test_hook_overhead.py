@@ -139,3 +139,22 @@ def test_nnsight_overhead_for_reference(benchmark, case):
         _run(benchmark, timer, max(3, rounds // 4))  # a reference figure, not asserted: fewer rounds do
     benchmark.extra_info["nnsight_version"] = nnsight.__version__
     print(f"\n{case}: ours {timer.ratio('ours'):.3f}, nnsight {timer.ratio('nnsight'):.3f} (× plain forward)")
+
+
+@pytest.mark.slow
+def test_transformer_run_with_cache_against_transformer_lens_s_own(benchmark):
+    """A decision-transformer-sized model (2 layers, d_model 64, 60 tokens: 20 steps of 3): mirl's
+    ``run_with_cache`` of 3 hook points against TransformerLens's own on the same model."""
+    from mirl.transformer import TransformerAgent, TransformerConfig
+
+    config = TransformerConfig(n_layers=2, d_model=64, n_heads=4, d_head=16, d_mlp=256, d_vocab=64, n_ctx=60)
+    agent = TransformerAgent(config, action_tokens=range(4)).eval()
+    x = torch.randint(0, config.d_vocab, (BATCH, config.n_ctx), generator=torch.Generator().manual_seed(0))
+    names = ["blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.1.hook_resid_post"]
+    with torch.no_grad():
+        timer = Interleaved({"plain": lambda: agent.model.run_with_cache(x, names_filter=names),
+                             "ours": lambda: agent.run_with_cache(x, names=names)})
+        _run(benchmark, timer, 60)
+    ratio = timer.ratio("ours")
+    print(f"\ntransformer: TransformerLens run_with_cache {benchmark.extra_info['plain_median_ms']} ms, ours {ratio:.3f}×")
+    assert ratio <= MAX_OVERHEAD_RATIO, f"mirl's run_with_cache is {ratio:.3f}× TransformerLens's own"

@@ -1,0 +1,106 @@
+"""A TransformerLens transformer as a mirl agent, so that transformer agents (decision transformers, in-context
+RL) carry the activation names researchers already use: ``blocks.0.attn.hook_pattern``, ``blocks.0.attn.hook_z``,
+``blocks.1.hook_resid_post``.
+
+TransformerLens 4 removed ``HookedTransformer``; its replacement is ``TransformerBridge``, built here from a config
+alone (``boot_native``: no model hub, no download), with the classic hook names as aliases of its hook points.
+mirl exposes those classic names only (``hook_names``), each with its per-example shape, and attaches hooks
+through TransformerLens's own hook points, removed again when the ``hooks()`` context ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator, Sequence
+
+import torch
+
+from mirl.hooked import HookedAgent, HookFn
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """A small GPT-style transformer over a token vocabulary (pre-LayerNorm, learned positions, causal)."""
+
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_head: int
+    d_mlp: int
+    d_vocab: int
+    n_ctx: int
+    act_fn: str = "relu"
+    attn_only: bool = False
+    seed: int = 0
+
+
+def hook_names(n_layers: int, attn_only: bool = False) -> list[str]:
+    """The hook points a ``TransformerAgent`` offers, in the order a forward pass reaches them: TransformerLens's
+    classic names (the bridge's ``*.hook_in`` / ``*.hook_out`` aliases of the same tensors are left out). Not
+    ``attn.hook_attn_scores``: the bridge fires it after the attention has been computed, so an edit there
+    changes nothing (it warns); edit ``attn.hook_pattern`` instead."""
+    names = ["hook_embed", "hook_pos_embed"]
+    for layer in range(n_layers):
+        b = f"blocks.{layer}"
+        names += [f"{b}.hook_resid_pre", f"{b}.ln1.hook_scale", f"{b}.ln1.hook_normalized",
+                  *(f"{b}.attn.hook_{x}" for x in ("q", "k", "v", "pattern", "z")), f"{b}.hook_attn_out"]
+        if not attn_only:
+            names += [f"{b}.hook_resid_mid", f"{b}.ln2.hook_scale", f"{b}.ln2.hook_normalized", f"{b}.mlp.hook_pre",
+                      f"{b}.mlp.hook_post", f"{b}.hook_mlp_out"]
+        names.append(f"{b}.hook_resid_post")
+    return names + ["ln_final.hook_scale", "ln_final.hook_normalized", "hook_unembed"]
+
+
+class TransformerAgent(HookedAgent):
+    """A policy over token sequences: observations are [B, n_ctx] token ids; the action logits are the
+    unembedding's at ``action_position`` over the vocabulary entries ``action_tokens`` (the value head is absent:
+    transformer agents here are trained offline, so ``value`` is 0)."""
+
+    def __init__(self, config: TransformerConfig, action_tokens: Sequence[int], action_position: int = -1):
+        super().__init__()
+        from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+        bad = [t for t in action_tokens if not 0 <= t < config.d_vocab]
+        if bad or not action_tokens:
+            raise ValueError(f"action tokens {bad or '[]'} are outside the vocabulary of {config.d_vocab}; "
+                             f"use token ids 0..{config.d_vocab - 1}")
+        self.config = config
+        self.model = TransformerBridge.boot_native(TransformerBridgeConfig(**asdict(config), device="cpu"))
+        self.register_buffer("action_tokens", torch.tensor(list(action_tokens), dtype=torch.long), persistent=False)
+        self.action_position = action_position
+        names = hook_names(config.n_layers, config.attn_only)
+        with torch.no_grad():
+            _, cache = self.model.run_with_cache(torch.zeros(1, config.n_ctx, dtype=torch.long), names_filter=names)
+        missing = [n for n in names if n not in cache]
+        if missing:
+            raise RuntimeError(f"TransformerLens offers no hook point {missing}: pin transformer-lens as pyproject.toml does")
+        self._shapes = {n: tuple(cache[n].shape[1:]) for n in names}
+        self._hook_points = {n: self.model.get_hook_point(n) for n in names}  # aliases share a point
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(obs.long())  # [B, pos, d_vocab]
+        actions = logits[:, self.action_position].index_select(-1, self.action_tokens)
+        return actions, torch.zeros(len(obs), dtype=actions.dtype)
+
+    def hook_points(self) -> dict[str, tuple[int, ...]]:
+        return dict(self._shapes)
+
+    @contextlib.contextmanager
+    def hooks(self, fwd: Iterable[tuple[str, HookFn]] = ()) -> Iterator[TransformerAgent]:
+        """As ``HookedAgent.hooks``: ``fn(activation, name)`` at TransformerLens hook points (``name`` as asked,
+        an alias included), a non-None return replacing the activation; removed when the context ends."""
+        attached = []
+        try:
+            for name, fn in fwd:
+                point = self._point(name)
+                handle = point.add_hook(lambda act, hook, fn=fn, name=name: fn(act, name))
+                attached.append((point, handle))
+            yield self
+        finally:
+            for point, handle in reversed(attached):
+                handle.hook.remove()
+                point.fwd_hooks = [h for h in point.fwd_hooks if h is not handle]
+
+    def active_hooks(self) -> int:
+        return sum(len(point.fwd_hooks) for point in set(self._hook_points.values()))
