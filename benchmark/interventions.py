@@ -26,7 +26,7 @@ def _selection(edit: Edit) -> list[tuple]:
     """Index tuples (after the batch dim) of the units an edit touches."""
     channels = slice(None) if edit.channels is None else list(edit.channels)
     positions = [None] if edit.positions is None else edit.positions
-    return [(channels,) + (() if pos is None else tuple(pos)) for pos in positions]
+    return [(slice(None),) * edit.axis + (channels,) + (() if pos is None else tuple(pos)) for pos in positions]
 
 
 def apply_edit(act: torch.Tensor, edit: Edit, rows: torch.Tensor | None = None,

@@ -143,10 +143,11 @@ class TaskSpec(_Model):
         "variable with the target's label space, assigned by a random function of a nuisance property; the runner "
         "fits the method a second time with it as the target and reports selectivity = score − control score",
     )
-    unit_level: Literal["element", "channel"] = Field(
+    unit_level: Literal["element", "channel", "head", "neuron"] = Field(
         default="element",
-        description="What a unit_scores answer scores: every activation element (shape = the hook's), or every "
-        "channel (shape [C], the hook's first dimension)",
+        description="What a unit_scores answer scores: every activation element (shape = the hook's), every "
+        "channel (shape [C], the hook's first dimension), every attention head (TransformerLens's head axis of "
+        "attn.hook_q/k/v/z/pattern) or every neuron (the last dimension); see mirl.units",
     )
     output_dim: int | None = Field(
         default=None, description="Decoder outputs a readout or prediction must have (e.g. number of classes)"
@@ -177,6 +178,11 @@ class TaskSpec(_Model):
             raise ValueError(f"primary_metric {self.primary_metric!r} is not among metrics {names}")
         if (self.answer_kind == "agent_predictions") != bool(self.agents):
             raise ValueError("an agent_predictions task lists its agents in `agents`, and only such a task does")
+        if self.answer_kind == "unit_scores":
+            from mirl.units import unit_axis
+
+            for hook, shape in self.hook_points.items():
+                unit_axis(self.unit_level, hook, shape)  # a hook without such units: one line
         return self
 
     @property
@@ -285,6 +291,8 @@ class Edit(_Model):
     positions: list[tuple[int, ...]] | None = None
     value: float | None = None
     steps: list[int] | None = None
+    axis: int = Field(default=0, ge=0, description="The per-example axis that ``channels`` index: 0 (channels), or "
+                      "a task's unit axis (mirl.units.unit_axis: 1 for a head of attn.hook_z [pos, head, d_head])")
 
     @model_validator(mode="after")
     def _operands(self) -> Edit:
@@ -298,6 +306,8 @@ class Edit(_Model):
             raise ValueError("scale and value must be finite")
         if self.steps is not None and any(step < 0 for step in self.steps):
             raise ValueError("steps must be >= 0")
+        if self.positions is not None and self.axis != 0:
+            raise ValueError("positions select along the spatial axes after axis 0; with another axis, give channels only")
         return self
 
 

@@ -17,6 +17,7 @@ from mirl.errors import BudgetExceededError, InvalidAnswerError, MirlError
 from mirl.schemas import AgentPredictions, AgentRef, Budget, Edit, Intervention, TaskSpec, UnitScores, _LinearDecoder
 from mirl.scoring import ScoreReport
 from mirl.seeding import seed_everything, train_seed
+from mirl.units import unit_shape
 
 if TYPE_CHECKING:
     import torch
@@ -372,11 +373,9 @@ def validate_answer(spec: TaskSpec, answer: Any) -> Any:
         if missing:
             raise InvalidAnswerError(f"unit scores are missing hook point(s) {missing}")
         for hook, s in parsed.scores.items():
-            shape = _check_hook(spec, hook)
-            if spec.unit_level == "channel":
-                shape = shape[:1]  # one score per channel
+            shape = unit_shape(spec.unit_level, hook, _check_hook(spec, hook))
             if tuple(s.shape) != shape:
-                per = " (one score per channel)" if spec.unit_level == "channel" else ""
+                per = f" (one score per {spec.unit_level})" if spec.unit_level != "element" else ""
                 raise InvalidAnswerError(f"scores[{hook!r}] has shape {list(s.shape)}, expected {list(shape)}{per}")
     elif isinstance(parsed, Intervention):
         for i, edit in enumerate(parsed.edits):
@@ -407,10 +406,14 @@ def _check_edit(spec: TaskSpec, i: int, edit: Edit) -> None:
         if not fits:
             expected = f"[K, {', '.join(map(str, shape))}]" if edit.op == "resample_ablate" else list(shape)
             raise InvalidAnswerError(f"{where}: vector shape {list(v.shape)} does not fit {expected} for op {edit.op!r}")
+    if edit.axis >= len(shape):
+        raise InvalidAnswerError(f"{where}: axis {edit.axis} is outside {edit.hook}'s {len(shape)} axes")
     if edit.channels is not None:
-        bad = [c for c in edit.channels if not 0 <= c < shape[0]]
+        size = shape[edit.axis]
+        bad = [c for c in edit.channels if not 0 <= c < size]
         if bad:
-            raise InvalidAnswerError(f"{where}: channel(s) {bad} out of range 0..{shape[0] - 1}")
+            raise InvalidAnswerError(f"{where}: channel(s) {bad} out of range 0..{size - 1}" if edit.axis == 0 else
+                                     f"{where}: unit(s) {bad} out of range 0..{size - 1} on axis {edit.axis}")
     if edit.positions is not None:
         spatial = shape[1:]
         for pos in edit.positions:

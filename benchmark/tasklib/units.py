@@ -13,6 +13,7 @@ from mirl.schemas import Edit
 from mirl.scoring import ScoreReport
 from mirl.seeding import test_seed
 from mirl.task import Task
+from mirl.units import unit_axis
 
 ABLATE_PERCENTS = (1, 2, 5, 10, 20)
 
@@ -28,18 +29,21 @@ def units_by_hook(units: list[tuple[str, int]], hooks: list[str]) -> dict[str, l
     return {h: sorted(i for hh, i in units if hh == h) for h in hooks if any(hh == h for hh, _ in units)}
 
 
-def mean_ablation(units: list[tuple[str, int]], means: dict[str, np.ndarray], hooks: list[str]) -> list[Edit]:
-    """Edits that set each of ``units`` (channels) to its mean activation (``means``: hook → mean map), one
-    per hook in ``hooks``' order."""
-    return [Edit(hook=h, op="mean_ablate", channels=channels, vector=means[h])
+def mean_ablation(units: list[tuple[str, int]], means: dict[str, np.ndarray], hooks: list[str],
+                  axes: dict[str, int] | None = None) -> list[Edit]:
+    """Edits that set each of ``units`` to its mean activation (``means``: hook → mean map), one per hook in
+    ``hooks``' order; the units lie on ``axes[hook]`` (default 0: channels; ``mirl.units.unit_axis``)."""
+    axes = axes or {}
+    return [Edit(hook=h, op="mean_ablate", channels=channels, vector=means[h], axis=axes.get(h, 0))
             for h, channels in units_by_hook(units, hooks).items()]
 
 
 class AblationCurveTask(Task):
-    """Rank channels; scored by mean-ablating the top 1, 2, 5, 10 and 20% and measuring what the agent then does
-    on the test episodes (one play per k), against the unedited play.
+    """Rank units (channels, or heads or neurons: the spec's ``unit_level``); scored by mean-ablating the top 1,
+    2, 5, 10 and 20% and measuring what the agent then does on the test episodes (one play per k), against the
+    unedited play.
 
-    A family sets ``channels`` (hook → channel count, in listing order) and implements ``unit_means(agent)`` (what
+    A family sets ``channels`` (hook → unit count, in listing order) and implements ``unit_means(agent)`` (what
     ablated channels are set to), ``unedited(agent, seed)`` → (episodes, the unedited outcome), ``ablated(agent,
     episodes, seed, edits)`` → the outcome under ``edits``, and ``score_curve(curve)``; ``seed`` is the salted test
     seed. ``ordering``, ``curve`` and ``score_curve`` are what ``mirl.calibration.random_ordering_scores`` calls."""
@@ -69,7 +73,9 @@ class AblationCurveTask(Task):
         unless given. Returns {"base": unedited outcome, "rates": {k: outcome}, "episodes": ...}."""
         means = self.unit_means(agent) if means is None else means
         episodes, base = self.unedited(agent, seed) if unedited is None else unedited
-        rates = {k: self.ablated(agent, episodes, seed, mean_ablation(top_units(order, k), means, list(self.channels)))
+        axes = {h: unit_axis(self.spec.unit_level, h, self.spec.hook_points[h]) or 0 for h in self.channels}
+        rates = {k: self.ablated(agent, episodes, seed,
+                                 mean_ablation(top_units(order, k), means, list(self.channels), axes))
                  for k in self.percents}
         return {"base": base, "rates": rates, "episodes": episodes}
 

@@ -7,13 +7,20 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mirl import units
+
 ROLLOUT_ENVS, ROLLOUT_STEPS = 32, 16  # the rollout (at most): envs × steps states
 
 
 def unit_shape(view, hook: str) -> tuple[int, ...]:
-    """The shape of ``hook``'s scores: the hook's own, or [C] where the task scores channels."""
-    shape = tuple(view.hook_points[hook])
-    return shape[:1] if view.spec.unit_level == "channel" else shape
+    """The shape of ``hook``'s scores: the hook's own, or [units] where the task scores channels, heads or
+    neurons (``mirl.units``)."""
+    return units.unit_shape(view.spec.unit_level, hook, view.hook_points[hook])
+
+
+def unit_index(view, hook: str, unit: int) -> tuple:
+    """Unit ``unit`` of ``hook`` (flat, in ``unit_shape`` order) as an index into a [B, *shape] batch."""
+    return units.unit_index(view.spec.unit_level, hook, view.hook_points[hook], unit)
 
 
 def affordable_steps(view, rows_per_state: int) -> int:

@@ -27,6 +27,7 @@ import numpy as np
 
 from mirl.method import Method
 from mirl.schemas import MethodInfo, UnitScores
+from mirl.units import unit_axis
 
 from .common import ROLLOUT_ENVS, ROLLOUT_STEPS, affordable_steps, play, unit_shape
 
@@ -135,7 +136,7 @@ class _GradientScores(Method):
 
     def solve(self, view):
         hooks = list(view.hook_points)
-        channel = view.spec.unit_level == "channel"
+        level = view.spec.unit_level
         totals = {h: np.zeros(unit_shape(view, h)) for h in hooks}
         rows, state = 0, None
 
@@ -144,7 +145,9 @@ class _GradientScores(Method):
             step = step_with_gradients(view.agent, hooks, obs, state, starts)
             for hook, attr in self.attributions(view, step).items():
                 attr = attr.detach().double()
-                if channel:
+                axis = unit_axis(level, hook, attr.shape[1:])
+                if axis is not None:  # a unit's attribution: summed over the rest of its axes
+                    attr = attr.movedim(1 + axis, 1)
                     attr = attr.reshape(attr.shape[0], attr.shape[1], -1).sum(-1)
                 totals[hook] += attr.abs().sum(0).numpy()
             rows += obs.shape[0]

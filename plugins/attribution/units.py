@@ -13,10 +13,11 @@ import numpy as np
 
 from mirl.method import Method
 from mirl.schemas import MethodInfo, UnitScores
+from mirl.units import pool
 
 from .common import ROLLOUT_ENVS as SCAN_ENVS
 from .common import ROLLOUT_STEPS as SCAN_STEPS
-from .common import affordable_steps, play, unit_shape
+from .common import affordable_steps, play, unit_index, unit_shape
 
 
 class ActivationVariance(Method):
@@ -38,8 +39,8 @@ class ActivationVariance(Method):
         scores = {}
         for hook in hooks:
             variance = np.asarray(data.activations[hook], dtype=np.float64).var(axis=0)
-            scores[hook] = variance.reshape(variance.shape[0], -1).mean(1) if view.spec.unit_level == "channel" \
-                else variance
+            scores[hook] = variance if view.spec.unit_level == "element" else \
+                pool(variance[None], view.spec.unit_level, hook)[0]
         return UnitScores(scores=scores)
 
 
@@ -71,11 +72,11 @@ class AblationScan(Method):
             shape = unit_shape(view, hook)
             effect = np.zeros(int(np.prod(shape)))
             for unit in range(len(effect)):
-                index = np.unravel_index(unit, shape)
+                index = unit_index(view, hook, unit)
 
                 def ablate(act: torch.Tensor, _name: str, index=index, mean=means[hook]) -> torch.Tensor:
                     act = act.clone()
-                    act[(slice(None), *index)] = mean[index]
+                    act[index] = mean[index[1:]]
                     return act
 
                 with agent.hooks([(hook, ablate)]):

@@ -6,6 +6,7 @@ import numpy as np
 
 from mirl.method import Method
 from mirl.schemas import AgentPredictions, Edit, Intervention, MethodInfo, Prediction, Readout, UnitScores
+from mirl.units import unit_shape
 
 
 class RandomMethod(Method):
@@ -28,8 +29,8 @@ class RandomMethod(Method):
         if kind == "agent_predictions":
             return AgentPredictions(values={ref.id: float(rng.random()) for ref in view.spec.agents})
         if kind == "unit_scores":
-            per_channel = view.spec.unit_level == "channel"
-            return UnitScores(scores={h: rng.random(shape[:1] if per_channel else shape) for h, shape in hooks.items()})
+            return UnitScores(scores={h: rng.random(unit_shape(view.spec.unit_level, h, shape))
+                                      for h, shape in hooks.items()})
         hook = sorted(hooks)[rng.integers(len(hooks))]
         shape = hooks[hook]
         if kind == "intervention":

@@ -21,8 +21,9 @@ import numpy as np
 from mirl.errors import MirlError
 from mirl.method import Method
 from mirl.schemas import MethodInfo, UnitScores
+from mirl.units import pool
 
-from mirl.plugins.attribution.common import unit_shape
+from mirl.plugins.attribution.common import unit_index, unit_shape
 
 from .common import activations, interchange_pairs
 
@@ -64,7 +65,7 @@ class InterchangeScan(Method):
             shape = unit_shape(view, hook)
             gain = np.zeros(int(np.prod(shape)))
             for unit in range(len(gain)):
-                index = (slice(None), *np.unravel_index(unit, shape))
+                index = unit_index(view, hook, unit)
 
                 def patch(act, _name, index=index, donor=donor_act[hook]):
                     out = act.clone()
@@ -86,10 +87,7 @@ def labelled_units(view, method: str) -> tuple[dict[str, np.ndarray], np.ndarray
                         f"{sorted(data.labels)}")
     units = {}
     for hook in hooks:
-        x = np.asarray(data.activations[hook], dtype=np.float64)
-        if view.spec.unit_level == "channel":
-            x = x.reshape(len(x), x.shape[1], -1).mean(2)
-        units[hook] = x.reshape(len(x), -1)
+        units[hook] = pool(np.asarray(data.activations[hook], dtype=np.float64), view.spec.unit_level, hook)
     return units, np.asarray(data.labels[view.spec.target])
 
 
