@@ -49,9 +49,9 @@ class AgentSpec:
     ship_snapshots: int = 10
     """Training snapshots shipped beside the checkpoint (0 for zoo agents, which ship their final weights only)."""
     trainer: Callable[..., Any] | None = None
-    """For agents not trained by PPO: ``trainer(config, make_agent, run_dir, resume, log)`` → an object with
-    ``agent``, ``step``, ``wall_seconds`` and ``finished``; ``config`` is then of that trainer's config class
-    (with ``from_dict``, ``total_steps`` and ``seed``)."""
+    """For agents not trained by PPO: ``trainer(config, make_agent, run_dir, resume, log)`` → a
+    ``mirl.trainers.TrainedRun``; ``config`` is then of that trainer's config class (with ``from_dict``,
+    ``total_steps`` and ``seed``). Weight snapshots it keeps in ``run_dir/checkpoints`` ship as PPO's do."""
     training: str = "PPO (mirl.ppo)"
     """How the agent is trained, for its card."""
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from mirl.errors import MirlError
 from mirl.seeding import seed_everything
+from mirl.trainers import config_from_dict
 
 STATE_FILE = "state.pt"  # full training state, for exact resume
 SNAPSHOT_DIR = "checkpoints"  # weights only, spread over training, for training-dynamics studies
@@ -83,11 +84,7 @@ class PPOConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PPOConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise MirlError(f"unknown PPO setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return config_from_dict(cls, values, "PPO")
 
     @property
     def batch_size(self) -> int:

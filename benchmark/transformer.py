@@ -54,10 +54,12 @@ def hook_names(n_layers: int, attn_only: bool = False) -> list[str]:
 
 class TransformerAgent(HookedAgent):
     """A policy over token sequences: observations are [B, n_ctx] token ids; the action logits are the
-    unembedding's at ``action_position`` over the vocabulary entries ``action_tokens`` (the value head is absent:
-    transformer agents here are trained offline, so ``value`` is 0)."""
+    unembedding's over the vocabulary entries ``action_tokens`` at the last position, or, with ``pad_token``, at
+    each row's last token before the padding (a history shorter than the context keeps its positions; causal
+    attention never sees the padding after it). No value head: transformer agents here are trained offline, so
+    ``value`` is 0."""
 
-    def __init__(self, config: TransformerConfig, action_tokens: Sequence[int], action_position: int = -1):
+    def __init__(self, config: TransformerConfig, action_tokens: Sequence[int], pad_token: int | None = None):
         super().__init__()
         from transformer_lens import TransformerBridge, TransformerBridgeConfig
 
@@ -68,7 +70,9 @@ class TransformerAgent(HookedAgent):
         self.config = config
         self.model = TransformerBridge.boot_native(TransformerBridgeConfig(**asdict(config), device="cpu"))
         self.register_buffer("action_tokens", torch.tensor(list(action_tokens), dtype=torch.long), persistent=False)
-        self.action_position = action_position
+        if pad_token is not None and not 0 <= pad_token < config.d_vocab:
+            raise ValueError(f"pad token {pad_token} is outside the vocabulary of {config.d_vocab}")
+        self.pad_token = pad_token
         names = hook_names(config.n_layers, config.attn_only)
         with torch.no_grad():
             _, cache = self.model.run_with_cache(torch.zeros(1, config.n_ctx, dtype=torch.long), names_filter=names)
@@ -79,8 +83,11 @@ class TransformerAgent(HookedAgent):
         self._hook_points = {n: self.model.get_hook_point(n) for n in names}  # aliases share a point
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(obs.long())  # [B, pos, d_vocab]
-        actions = logits[:, self.action_position].index_select(-1, self.action_tokens)
+        tokens = obs.long()
+        logits = self.model(tokens)  # [B, pos, d_vocab]
+        rows = torch.arange(len(tokens))
+        last = (tokens != self.pad_token).sum(1) - 1 if self.pad_token is not None else torch.full_like(rows, -1)
+        actions = logits[rows, last].index_select(-1, self.action_tokens)
         return actions, torch.zeros(len(obs), dtype=actions.dtype)
 
     def hook_points(self) -> dict[str, tuple[int, ...]]:

@@ -117,6 +117,20 @@ def test_weights_follow_the_seed_and_reload_exactly(tmp_path):
         torch.testing.assert_close(other(x)[0], first(x)[0], rtol=0, atol=0)
 
 
+def test_a_padded_history_is_read_at_its_last_token():
+    agent = TransformerAgent(SMALL, ACTIONS, pad_token=19).eval()
+    x = tokens()
+    x[x == 19] = 0
+    x[0, 5:], x[1, 9:] = 19, 19
+    with torch.no_grad():
+        logits = agent(x)[0]
+        full = agent.model(x)
+    torch.testing.assert_close(logits, full[[0, 1, 2], [4, 8, 11]][:, ACTIONS])
+    short = x[:1, :5]  # the same history in a context of its own length: what the padding must not change
+    with torch.no_grad():
+        torch.testing.assert_close(agent.model(short)[0, -1, ACTIONS], logits[0], rtol=1e-5, atol=1e-6)
+
+
 def test_bad_input_is_one_line(agent):
     with pytest.raises(ValueError, match=r"action tokens \[20\] are outside the vocabulary of 20; use token ids 0..19"):
         TransformerAgent(SMALL, [3, 20])

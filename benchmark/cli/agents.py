@@ -104,8 +104,11 @@ def train_agents(args) -> int:
             run = spec.trainer(config, lambda: spec.make_agent(config.seed), run_dir, args.resume,
                                lambda line: print(line, file=sys.stderr))
             if run.finished:
+                # a trainer that keeps weight snapshots (mirl.offline) has them shipped as PPO's are
+                snapshots = (ship_training_checkpoints(spec, run_dir / SNAPSHOT_DIR, spec.ship_snapshots)
+                             if args.ship and spec.ship_snapshots and (run_dir / SNAPSHOT_DIR).is_dir() else [])
                 card = write_checkpoint_and_card(spec, run.agent, config, spec.folder if args.ship else run_dir / "final",
-                                                 run.wall_seconds, run.step)
+                                                 run.wall_seconds, run.step, (), snapshots)
                 _report_shipped(spec, card, args.ship)
             continue
         wandb_run = None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from mirl.errors import MirlError
+from mirl.trainers import TrainedRun, config_from_dict, load_run_state
 
 from . import env as doorkey
 
@@ -275,15 +276,11 @@ class PlantConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PlantConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise MirlError(f"unknown planting setting(s) {unknown}; known: {sorted(known)}")
         if values.get("plant", "channels") not in ("channels", "subspace"):
             raise MirlError(f"plant must be 'channels' or 'subspace', got {values['plant']!r}")
         if "dagger_at" in values:  # JSON gives a list
             values = {**values, "dagger_at": tuple(values["dagger_at"])}
-        return cls(**values)
+        return config_from_dict(cls, values, "planting")
 
     @property
     def the_plant(self) -> Plant:
@@ -294,19 +291,8 @@ class PlantConfig:
         return DECOYS if self.plant == "channels" else ()
 
 
-@dataclass
-class PlantRun:
-    """What ``train_plant`` returns: the agent and where the run stands."""
-
-    agent: Any
-    step: int
-    wall_seconds: float
-    finished: bool
-    losses: dict[str, float]
-
-
 def train_plant(config: PlantConfig, make_agent: Callable[[], Any], run_dir: Path, resume: bool = False,
-                log: Callable[[str], None] = print, stop_after_steps: int | None = None) -> PlantRun:
+                log: Callable[[str], None] = print, stop_after_steps: int | None = None) -> TrainedRun:
     """Plant ``config.plant`` into a fresh agent (or resume ``run_dir``'s). Deterministic for a seed on CPU,
     resumed or not: the pool, the NumPy pair sampler, torch's generator and the optimiser are all saved."""
     import torch
@@ -324,13 +310,7 @@ def train_plant(config: PlantConfig, make_agent: Callable[[], Any], run_dir: Pat
     dagger_steps = {int(f * config.total_steps) for f in config.dagger_at}
     step, wall, losses = 0, 0.0, {}
     if resume:
-        try:
-            saved = torch.load(state_path, map_location="cpu", weights_only=False)
-        except FileNotFoundError:
-            raise MirlError(f"no planting state at {state_path}; start without --resume") from None
-        if saved["config"] != dataclasses.asdict(config):
-            raise MirlError(f"{state_path} was trained with other settings ({saved['config']}); resume with the same "
-                            "settings or start a new run directory")
+        saved = load_run_state(state_path, config, "planting")
         agent.load_state_dict(saved["agent"])
         decoy_readout.load_state_dict(saved["decoy_readout"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -396,7 +376,7 @@ def train_plant(config: PlantConfig, make_agent: Callable[[], Any], run_dir: Pat
             last_save = time.perf_counter()
     save()
     agent.eval()
-    return PlantRun(agent, step, time.perf_counter() - started, step >= config.total_steps, losses)
+    return TrainedRun(agent, step, time.perf_counter() - started, step >= config.total_steps, losses)
 
 
 # ----------------------------------------------------------------------------------------------------
