@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 # Set before any plugin loads: the suite never loads whatever else happens to be installed.
-os.environ["MIRL_LOAD_PLUGINS"] = "smoke,coinrun,maze,sokoban,doorkey,baselines,probes,attribution,steering,causal"
+os.environ["MIRL_LOAD_PLUGINS"] = "smoke,coinrun,maze,sokoban,doorkey,icrl,baselines,probes,attribution,steering,causal"
 os.environ.pop("MIRL_DISABLE_PLUGINS", None)
 os.environ.pop("MIRL_TEST_SALT", None)
 os.environ["WANDB_MODE"] = "disabled"

@@ -47,7 +47,7 @@ def test_verify_reports_a_tampered_checkpoint(tmp_path, mirl_plugin, capsys):
 def test_train_for_an_unknown_family_is_a_one_line_error(capsys):
     assert main(["agents", "train", "nosuchfamily"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "mirl: error: no agent to train for family 'nosuchfamily'; families with agents: ['coinrun', 'doorkey', 'maze', 'smoke', 'sokoban']"
+    assert err == "mirl: error: no agent to train for family 'nosuchfamily'; families with agents: ['coinrun', 'doorkey', 'icrl', 'maze', 'smoke', 'sokoban']"
 
 
 def test_ship_an_interim_agent_with_training_checkpoints_then_recard(tmp_path, mirl_plugin, capsys):

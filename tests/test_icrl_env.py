@@ -68,3 +68,14 @@ def test_the_env_state_round_trips():
     env.set_state(saved)
     again = [env.step(np.array([1, 1, 1]))[1] for _ in range(5)]
     np.testing.assert_array_equal(np.stack(after), np.stack(again))
+
+
+def test_the_regret_curve_is_each_episode_s_cumulative_regret():
+    env = B.BanditVecEnv(2, seed=0, horizon=4)
+    env.reset(seed=0)
+    means, expected = env.means.copy(), np.zeros((2, 4))
+    for t, a in enumerate([0, 1, 2, 3]):
+        _, _, _, truncated, info = env.step(np.array([a, 4]))
+        expected[:, t] = (expected[:, t - 1] if t else 0) + means.max(1) - means[:, [a, 4]].diagonal()
+        np.testing.assert_allclose(info["regret_curve"][:, : t + 1], expected[:, : t + 1])
+    assert truncated.all() and (env.regret_curve == 0).all()  # the next bandit starts a fresh curve

@@ -72,7 +72,8 @@ class BanditVecEnv:
     """``num_envs`` bandits played for ``horizon`` pulls each, same-step autoreset (a new bandit drawn from the
     env's Generator, of ``split``), mirl's vectorized-env protocol. The observation is the history so far as
     tokens [B, horizon] (START, the pulls, PAD after them); reward 1 or 0; an episode ends after ``horizon``
-    pulls (truncated: a bandit has no end of its own)."""
+    pulls (truncated: a bandit has no end of its own). A step's info holds each env's ``regret_curve`` [B,
+    horizon]: its episode's cumulative regret (best arm's mean − the pulled arm's) after each pull so far."""
 
     def __init__(self, num_envs: int, seed: int = 0, split: str | None = None, horizon: int = HORIZON,
                  arms: int = ARMS):
@@ -85,6 +86,7 @@ class BanditVecEnv:
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.pulls = np.zeros((num_envs, arms), dtype=np.int64)
         self.wins = np.zeros((num_envs, arms), dtype=np.int64)
+        self.regret_curve = np.zeros((num_envs, horizon))
         import gymnasium as gym
 
         self.single_observation_space = gym.spaces.Box(0, VOCAB - 1, shape=(horizon,), dtype=np.int64)
@@ -97,6 +99,7 @@ class BanditVecEnv:
         self.steps[envs] = 0
         self.pulls[envs] = 0
         self.wins[envs] = 0
+        self.regret_curve[envs] = 0.0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None:
@@ -116,7 +119,10 @@ class BanditVecEnv:
         truncated = self.steps >= self.horizon
         going = np.flatnonzero(~truncated)
         self.tokens[going, self.steps[going]] = pull_token(actions[going], rewards[going])
-        info = {"regret": self.means.max(1) - self.means[rows, actions]}
+        regret = self.means.max(1) - self.means[rows, actions]
+        before = np.where(self.steps > 1, self.regret_curve[rows, np.maximum(self.steps - 2, 0)], 0.0)
+        self.regret_curve[rows, self.steps - 1] = before + regret
+        info = {"regret": regret, "regret_curve": self.regret_curve.copy()}
         if truncated.any():
             self._new_episodes(np.flatnonzero(truncated))
         return self.tokens.copy(), rewards.astype(np.float32), np.zeros(self.num_envs, dtype=bool), truncated, info
@@ -130,11 +136,11 @@ class BanditVecEnv:
                 "empirical_means": empirical, "best_arm": self.means.argmax(1), "step": self.steps.copy()}
 
     def get_state(self) -> dict:
-        return {k: getattr(self, k).copy() for k in ("means", "tokens", "steps", "pulls", "wins")} | {
+        return {k: getattr(self, k).copy() for k in ("means", "tokens", "steps", "pulls", "wins", "regret_curve")} | {
             "rng": self._rng.bit_generator.state}
 
     def set_state(self, state: dict) -> None:
-        for k in ("means", "tokens", "steps", "pulls", "wins"):
+        for k in ("means", "tokens", "steps", "pulls", "wins", "regret_curve"):
             setattr(self, k, state[k].copy())
         self._rng.bit_generator.state = state["rng"]
 

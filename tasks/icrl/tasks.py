@@ -1,0 +1,3 @@
+"""The icrl family's tasks (none before its agent ships)."""
+
+TASKS: list = []
