@@ -111,3 +111,43 @@ class TransformerAgent(HookedAgent):
 
     def active_hooks(self) -> int:
         return sum(len(point.fwd_hooks) for point in set(self._hook_points.values()))
+
+
+def read_positions(agent: TransformerAgent, tokens: torch.Tensor) -> torch.Tensor:
+    """[B]: the position each row's action is read at (its last token before padding, or the last position)."""
+    if agent.pad_token is None:
+        return torch.full((len(tokens),), tokens.shape[1] - 1, dtype=torch.long)
+    return (tokens.long() != agent.pad_token).sum(1) - 1
+
+
+@torch.no_grad()
+def direct_logit_attribution(agent: TransformerAgent, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each component's direct contribution to the action logits, [B, actions] per component, at each row's read
+    position: ``hook_embed``, ``hook_pos_embed``, every head (``blocks.L.attn.head{H}``, its z through W_O), each
+    layer's attention output bias (``blocks.L.attn.b_O``), each MLP (``blocks.L.hook_mlp_out``) and ``bias`` (the
+    final LayerNorm's bias and the unembedding's). The final LayerNorm is linear once its scale is frozen at this
+    run's (Elhage et al. 2021's direct path), so the contributions sum to the action logits exactly, up to
+    float rounding."""
+    cfg, model = agent.config, agent.model
+    layers = range(cfg.n_layers)
+    names = ["hook_embed", "hook_pos_embed", "ln_final.hook_scale", *(f"blocks.{l}.attn.hook_z" for l in layers),
+             *(() if cfg.attn_only else (f"blocks.{l}.hook_mlp_out" for l in layers))]
+    _, cache = agent.run_with_cache(tokens, names=names)
+    rows, at = torch.arange(len(tokens)), read_positions(agent, tokens)
+    norm = model.ln_final._original_component
+    unembed = model.W_U[:, agent.action_tokens]
+    scale = cache["ln_final.hook_scale"][rows, at]  # [B, 1]
+
+    def through_final_norm(x: torch.Tensor) -> torch.Tensor:  # [B, d_model] → [B, actions]
+        return ((x - x.mean(-1, keepdim=True)) / scale * norm.weight) @ unembed
+
+    out = {name: through_final_norm(cache[name][rows, at]) for name in ("hook_embed", "hook_pos_embed")}
+    for l in layers:
+        z = cache[f"blocks.{l}.attn.hook_z"][rows, at]  # [B, heads, d_head]
+        for h in range(cfg.n_heads):
+            out[f"blocks.{l}.attn.head{h}"] = through_final_norm(z[:, h] @ model.W_O[l, h])
+        out[f"blocks.{l}.attn.b_O"] = through_final_norm(model.b_O[l].expand(len(tokens), -1))
+        if not cfg.attn_only:
+            out[f"blocks.{l}.hook_mlp_out"] = through_final_norm(cache[f"blocks.{l}.hook_mlp_out"][rows, at])
+    out["bias"] = (norm.bias @ unembed + model.b_U[agent.action_tokens]).expand(len(tokens), -1)
+    return out

@@ -144,3 +144,22 @@ def test_transformer_lens_came_without_a_cuda_torch():
     import transformer_lens  # noqa: F401  (imported: what it pulled in is loaded)
 
     assert torch.version.cuda is None
+
+
+def test_direct_logit_attributions_sum_to_the_action_logits():
+    from mirl.transformer import direct_logit_attribution
+
+    for config in (SMALL, ATTN_ONLY):
+        agent = TransformerAgent(config, [1, 2], pad_token=config.d_vocab - 1).eval()
+        x = tokens(config, batch=4) % (config.d_vocab - 1)
+        x[0, 3:] = config.d_vocab - 1  # a short history: read at its last token
+        parts = direct_logit_attribution(agent, x)
+        heads = [k for k in parts if ".attn.head" in k]
+        assert len(heads) == config.n_layers * config.n_heads and "bias" in parts and "hook_embed" in parts
+        assert ("blocks.0.hook_mlp_out" in parts) != config.attn_only
+        with torch.no_grad():
+            torch.testing.assert_close(sum(parts.values()), agent(x)[0], rtol=0, atol=1e-5)
+    with torch.no_grad():  # a head whose output weights are zero contributes nothing directly
+        agent.model.blocks[0].attn._original_component.o._original_component.weight[:, :8] = 0
+    silent = direct_logit_attribution(agent, x)["blocks.0.attn.head0"]
+    assert not silent.any()
