@@ -35,6 +35,17 @@ class TransformerConfig:
     seed: int = 0
 
 
+READ = "@read"
+"""Suffix of a hook point's read view: ``blocks.1.hook_resid_post@read`` is ``blocks.1.hook_resid_post`` at each
+row's read position only ([d_model] per example), where the action is read: what a readout of the agent's
+current state, or an edit of it, usually wants."""
+
+
+def position_axis(name: str) -> int:
+    """The per-example axis of a hook point's positions (the query's, for an attention pattern)."""
+    return 1 if name.endswith("attn.hook_pattern") else 0
+
+
 def hook_names(n_layers: int, attn_only: bool = False) -> list[str]:
     """The hook points a ``TransformerAgent`` offers, in the order a forward pass reaches them: TransformerLens's
     classic names (the bridge's ``*.hook_in`` / ``*.hook_out`` aliases of the same tensors are left out). Not
@@ -79,15 +90,20 @@ class TransformerAgent(HookedAgent):
         missing = [n for n in names if n not in cache]
         if missing:
             raise RuntimeError(f"TransformerLens offers no hook point {missing}: pin transformer-lens as pyproject.toml does")
-        self._shapes = {n: tuple(cache[n].shape[1:]) for n in names}
-        self._hook_points = {n: self.model.get_hook_point(n) for n in names}  # aliases share a point
+        self._shapes, self._hook_points, self._views = {}, {}, {}
+        for n in names:  # each point, then its read view: the order hooks at one point fire in
+            shape = tuple(cache[n].shape[1:])
+            axis = position_axis(n)
+            self._shapes[n], self._shapes[n + READ] = shape, shape[:axis] + shape[axis + 1:]
+            self._hook_points[n] = self._hook_points[n + READ] = self.model.get_hook_point(n)  # aliases share one
+            self._views[n + READ] = axis
+        self._read = torch.zeros(0, dtype=torch.long)  # the read positions of the forward pass under way
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = obs.long()
+        self._read = read_positions(self, tokens)
         logits = self.model(tokens)  # [B, pos, d_vocab]
-        rows = torch.arange(len(tokens))
-        last = (tokens != self.pad_token).sum(1) - 1 if self.pad_token is not None else torch.full_like(rows, -1)
-        actions = logits[rows, last].index_select(-1, self.action_tokens)
+        actions = logits[torch.arange(len(tokens)), self._read].index_select(-1, self.action_tokens)
         return actions, torch.zeros(len(obs), dtype=actions.dtype)
 
     def hook_points(self) -> dict[str, tuple[int, ...]]:
@@ -101,13 +117,32 @@ class TransformerAgent(HookedAgent):
         try:
             for name, fn in fwd:
                 point = self._point(name)
-                handle = point.add_hook(lambda act, hook, fn=fn, name=name: fn(act, name))
-                attached.append((point, handle))
+                if name in self._views:
+                    hook = self._read_view(fn, name)
+                else:
+                    hook = lambda act, hook, fn=fn, name=name: fn(act, name)  # noqa: E731  (TransformerLens passes hook=)
+                attached.append((point, point.add_hook(hook)))
             yield self
         finally:
             for point, handle in reversed(attached):
                 handle.hook.remove()
                 point.fwd_hooks = [h for h in point.fwd_hooks if h is not handle]
+
+    def _read_view(self, fn: HookFn, name: str):
+        """A TransformerLens hook giving ``fn`` the activation at each row's read position, and writing its
+        replacement, if any, back there."""
+        axis = self._views[name]
+
+        def view(act: torch.Tensor, hook) -> torch.Tensor | None:  # TransformerLens passes ``hook=``
+            index = (torch.arange(len(act)),) + (slice(None),) * axis + (self._read,)
+            out = fn(act[index], name)
+            if out is None:
+                return None
+            act = act.clone()
+            act[index] = out
+            return act
+
+        return view
 
     def active_hooks(self) -> int:
         return sum(len(point.fwd_hooks) for point in set(self._hook_points.values()))

@@ -31,7 +31,7 @@ def unit_axis(level: str, hook: str, shape: Sequence[int]) -> int | None:
         return 0
     if level == "neuron":
         return len(shape) - 1
-    leaf = hook.rsplit(".", 1)[-1]
+    leaf = hook.rsplit(".", 1)[-1].split("@")[0]  # a view (``@read``) has its hook point's axes but positions
     if leaf in HEAD_LAST_BUT_ONE and len(shape) >= 2:
         return len(shape) - 2
     if leaf in HEAD_FIRST:

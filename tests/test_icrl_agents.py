@@ -9,7 +9,7 @@ from mirl.agents import sha256_file
 from mirl.pins import read_pins
 from mirl.pluginhost import get_agents
 from mirl.tasks.icrl import agent as A
-from mirl.transformer import hook_names
+from mirl.transformer import READ, hook_names
 
 
 def test_ad_bandit_is_pinned_and_learns_in_context():
@@ -25,4 +25,5 @@ def test_ad_bandit_is_pinned_and_learns_in_context():
     assert m["regret_10"] / 10 > 2 * (m["regret_100"] - m["regret_50"]) / 50  # regret per pull falls in context
     agent = spec.build()
     agent.load_state_dict(torch.load(spec.checkpoint_path, map_location="cpu", weights_only=True))
-    assert list(agent.hook_points()) == hook_names(A.MODEL.n_layers)
+    assert list(agent.hook_points()) == [n for base in hook_names(A.MODEL.n_layers) for n in (base, base + READ)]
+    assert agent.hook_points()["blocks.1.hook_resid_post" + READ] == (A.MODEL.d_model,)

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from mirl.errors import UnknownIdError
-from mirl.transformer import TransformerAgent, TransformerConfig, hook_names
+from mirl.transformer import READ, TransformerAgent, TransformerConfig, hook_names
 
 SMALL = TransformerConfig(n_layers=2, d_model=32, n_heads=4, d_head=8, d_mlp=64, d_vocab=20, n_ctx=12)
 ATTN_ONLY = TransformerConfig(n_layers=1, d_model=16, n_heads=2, d_head=8, d_mlp=0, d_vocab=10, n_ctx=6,
                               attn_only=True)
 ACTIONS = [3, 4, 5]
 
-GOLDEN_ATTN_ONLY = {
+BASE_ATTN_ONLY = {
     "hook_embed": (6, 16), "hook_pos_embed": (6, 16), "blocks.0.hook_resid_pre": (6, 16),
     "blocks.0.ln1.hook_scale": (6, 1), "blocks.0.ln1.hook_normalized": (6, 16),
     "blocks.0.attn.hook_q": (6, 2, 8), "blocks.0.attn.hook_k": (6, 2, 8), "blocks.0.attn.hook_v": (6, 2, 8),
@@ -23,6 +23,9 @@ GOLDEN_ATTN_ONLY = {
     "blocks.0.hook_resid_post": (6, 16), "ln_final.hook_scale": (6, 1), "ln_final.hook_normalized": (6, 16),
     "hook_unembed": (6, 10),
 }
+# each point, then its read view: the point at each row's read position (the query's, for the pattern)
+GOLDEN_ATTN_ONLY = {k: v for name, shape in BASE_ATTN_ONLY.items() for k, v in (
+    (name, shape), (name + READ, shape[:1] + shape[2:] if name.endswith("hook_pattern") else shape[1:]))}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def test_hook_names_and_shapes_are_transformer_lens_s_in_execution_order(agent):
     small = TransformerAgent(ATTN_ONLY, [0, 1])
     assert small.hook_points() == GOLDEN_ATTN_ONLY and list(small.hook_points()) == list(GOLDEN_ATTN_ONLY)
     points = agent.hook_points()
-    assert list(points) == hook_names(2) and len(points) == 2 + 2 * 16 + 3
+    assert list(points) == [n for base in hook_names(2) for n in (base, base + READ)] and len(points) == 2 * 37
     assert points["blocks.1.attn.hook_pattern"] == (4, 12, 12) and points["blocks.0.mlp.hook_post"] == (12, 64)
     fired = []
     with torch.no_grad(), agent.hooks([(name, lambda act, name: fired.append((name, tuple(act.shape[1:]))))
@@ -54,8 +57,10 @@ def test_the_cache_is_transformer_lens_s_own(agent):
         _, theirs = agent.model.run_with_cache(x, names_filter=list(agent.hook_points()))
         full = agent.model(x)
     assert set(cache) == set(agent.hook_points())
-    for name, act in cache.items():
-        torch.testing.assert_close(act, theirs[name], rtol=0, atol=0)
+    for name in hook_names(SMALL.n_layers):
+        torch.testing.assert_close(cache[name], theirs[name], rtol=0, atol=0)
+        torch.testing.assert_close(cache[name + READ], cache[name][:, :, -1] if name.endswith("hook_pattern")
+                                   else cache[name][:, -1], rtol=0, atol=0)  # no padding: read at the last
     torch.testing.assert_close(logits, full[:, -1, ACTIONS])  # the action logits: the last position's, these tokens
     assert value.shape == (3,) and not value.any()
 
@@ -129,6 +134,29 @@ def test_a_padded_history_is_read_at_its_last_token():
     short = x[:1, :5]  # the same history in a context of its own length: what the padding must not change
     with torch.no_grad():
         torch.testing.assert_close(agent.model(short)[0, -1, ACTIONS], logits[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_read_view_reads_and_edits_each_row_at_its_read_position():
+    agent = TransformerAgent(SMALL, ACTIONS, pad_token=19).eval()
+    x = tokens() % 19
+    x[0, 4:] = 19
+    at = torch.tensor([3, 11, 11])
+    shift = torch.randn(32)
+    with torch.no_grad():
+        _, cache = agent.run_with_cache(x, names=["blocks.0.hook_resid_post", "blocks.0.hook_resid_post" + READ])
+        torch.testing.assert_close(cache["blocks.0.hook_resid_post" + READ],
+                                   cache["blocks.0.hook_resid_post"][torch.arange(3), at], rtol=0, atol=0)
+        with agent.hooks([("blocks.0.hook_resid_post" + READ, lambda act, _n: act + shift)]):
+            viewed = agent(x)[0]
+
+        def by_hand(act, _name):
+            act = act.clone()
+            act[torch.arange(3), at] += shift
+            return act
+
+        with agent.hooks([("blocks.0.hook_resid_post", by_hand)]):
+            torch.testing.assert_close(agent(x)[0], viewed, rtol=0, atol=0)
+    assert agent.active_hooks() == 0
 
 
 def test_bad_input_is_one_line(agent):

@@ -16,6 +16,7 @@ MLP = ("blocks.0.mlp.hook_post", (12, 64))  # [pos, neuron]
 @pytest.mark.parametrize("level,hook,axis", [
     ("element", CONV, None), ("channel", CONV, 0), ("head", Z, 1), ("head", PATTERN, 0), ("neuron", MLP, 1),
     ("head", ("blocks.0.attn.hook_q", (12, 4, 16)), 1),
+    ("head", ("blocks.0.attn.hook_z@read", (4, 16)), 0), ("head", ("blocks.0.attn.hook_pattern@read", (4, 12)), 0),
 ])
 def test_each_level_names_its_axis_and_the_scores_shape(level, hook, axis):
     name, shape = hook
