@@ -91,6 +91,21 @@ def macro_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def r2_per_output(targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """[outputs]: each output's coefficient of determination, 1 − SSE / SST (SST around that output's mean over
+    these rows; an output that does not vary scores 0)."""
+    targets, predictions = np.asarray(targets, np.float64), np.asarray(predictions, np.float64)
+    sse = ((targets - predictions) ** 2).sum(0)
+    sst = ((targets - targets.mean(0)) ** 2).sum(0)
+    return np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1), 0.0)
+
+
+def variance_explained(targets: np.ndarray, predictions: np.ndarray) -> float:
+    """The mean over outputs of R² floored at 0: predicting each output's mean scores 0, and so does anything
+    worse (a random decoder's R² is unboundedly negative; on a leaderboard it is simply no better)."""
+    return float(np.maximum(r2_per_output(targets, predictions), 0.0).mean())
+
+
 def balanced_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
     """Mean per-class recall over the classes present in ``labels`` (a constant guess scores 1/classes)."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)

@@ -94,3 +94,26 @@ def test_measured_facts_pool_seeds_and_resample_their_clusters():
     assert facts["metrics"]["always"] == 1.0 and facts["intervals"]["always"] == [1.0, 1.0]
     low, high = facts["intervals"]["alike"]
     assert low < pooled.mean() < high and high - low > 0.25  # 30 levels, not 150 episodes
+
+
+def test_an_r2_readout_scores_perfect_1_shuffled_and_random_0():
+    import types
+
+    from mirl.scoring import r2_per_output
+    from mirl.tasklib import ReadoutTask
+
+    rng = np.random.default_rng(0)
+    values = rng.random((400, 5))  # e.g. per-arm value estimates
+    task = ReadoutTask()
+    task.spec = types.SimpleNamespace(primary_metric="r2", id="icrl/toy-v1")
+    perfect = task.score_by_metric(values.copy(), values, seed=0)
+    assert perfect.score == 1.0 and perfect.ci[0] == 1.0 and perfect.metrics["r2_raw"] == 1.0
+    shuffled = task.score_by_metric(values[rng.permutation(400)], values, seed=0)
+    random = task.score_by_metric(rng.normal(size=(400, 5)) * 10, values, seed=0)
+    means = task.score_by_metric(np.tile(values.mean(0), (400, 1)), values, seed=0)
+    for report in (shuffled, random, means):
+        assert report.score < 0.02 and report.metrics["r2_raw"] <= 1e-12  # floored at 0; the raw R² says by how much
+    assert random.metrics["r2_raw"] < -100
+    noisy = task.score_by_metric(values + rng.normal(size=values.shape) * 0.5 * values.std(0), values, seed=0)
+    assert abs(noisy.score - 0.75) < 0.05 and noisy.floor == 0.0 and noisy.ceiling == 1.0  # 1 − (1/2)²
+    np.testing.assert_allclose(r2_per_output(values[:, :2], values[:, :2] * 0 + values[:, :2].mean(0)), [0, 0])

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mirl.scoring import ScoreReport, auroc, balanced_accuracy, brier, macro_auroc, softmax
+from mirl.scoring import ScoreReport, auroc, balanced_accuracy, brier, macro_auroc, r2_per_output, softmax, variance_explained
 from mirl.seeding import test_seed
 from mirl.task import Task, TrainData
 
@@ -31,7 +31,9 @@ class ReadoutTask(Task):
     - ``accuracy``: argmax of the outputs == the label, mean with a bootstrap CI (floor from the spec);
     - ``balanced_accuracy``: mean per-class recall of the argmax (floor 1 / the classes present);
     - ``auroc``: one output → AUROC of it against a 0/1 label; several → macro one-vs-rest AUROC of their
-      softmax, with the Brier score and accuracy (floor 0.5).
+      softmax, with the Brier score and accuracy (floor 0.5);
+    - ``r2``: continuous labels [N, outputs] (e.g. per-arm value estimates): the mean over outputs of R²
+      floored at 0 (``mirl.scoring.variance_explained``; floor 0: each output's mean), with the raw mean R².
 
     ``context_metrics(states)`` adds facts of the test states to every report (e.g. a base rate); a family with
     another metric overrides ``score_outputs``."""
@@ -74,4 +76,9 @@ class ReadoutTask(Task):
             return statistic_report(macro_auroc, labels, probs, seed=seed, n_boot=500, name="auroc", metrics={
                 "brier": float(brier(labels, probs).mean()), "accuracy": float((outputs.argmax(1) == labels).mean())},
                 floor=0.5, ceiling=1.0)
+        if metric == "r2":
+            labels = np.asarray(labels, np.float64).reshape(len(labels), -1)
+            return statistic_report(variance_explained, labels, outputs, seed=seed, n_boot=500, name="r2",
+                                    metrics={"r2_raw": float(r2_per_output(labels, outputs).mean())},
+                                    floor=0.0, ceiling=1.0)
         raise NotImplementedError(f"{self.spec.id} scores {metric!r}: override score_outputs")
