@@ -9,6 +9,7 @@ def register_methods(register):
     from .goal_probe import GoalProbe
     from .linear import LinearProbe, ObsOnlyPredictor
     from .nmf import NMFProbe
+    from .ridge import RidgeProbe
     from .sparse import SparseProbe
 
     register(LinearProbe)
@@ -17,3 +18,4 @@ def register_methods(register):
     register(GoalProbe)
     register(NMFProbe)
     register(ObsOnlyPredictor)
+    register(RidgeProbe)

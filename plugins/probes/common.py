@@ -30,7 +30,11 @@ def labelled_split(view, method: str, hooks: list[str] | None = None, per_column
     if hooks is None:
         hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
     data = view.train_data(hooks=hooks)
-    labels = np.asarray(data.labels[view.spec.target]).astype(np.int64)
+    labels = np.asarray(data.labels[view.spec.target])
+    if np.issubdtype(labels.dtype, np.floating) and not np.array_equal(labels, np.round(labels)):
+        raise MirlError(f"{method} decodes classes; {view.spec.id}'s {view.spec.target!r} is continuous: use "
+                        "ridge-probe")
+    labels = labels.astype(np.int64)
     if labels.ndim != 1 and not (per_column and labels.ndim == 2 and view.spec.output_dim
                                  and view.spec.output_dim % labels.shape[1] == 0):
         raise MirlError(f"{method} decodes one label per state; {view.spec.id}'s {view.spec.target!r} has shape "
