@@ -117,20 +117,19 @@ class TransformerAgent(HookedAgent):
         try:
             for name, fn in fwd:
                 point = self._point(name)
-                if name in self._views:
-                    hook = self._read_view(fn, name)
-                else:
-                    hook = lambda act, hook, fn=fn, name=name: fn(act, name)  # noqa: E731  (TransformerLens passes hook=)
-                attached.append((point, point.add_hook(hook)))
+                attached.append((point, point.add_hook(self._adapter(fn, name))))
             yield self
         finally:
             for point, handle in reversed(attached):
                 handle.hook.remove()
                 point.fwd_hooks = [h for h in point.fwd_hooks if h is not handle]
 
-    def _read_view(self, fn: HookFn, name: str):
-        """A TransformerLens hook giving ``fn`` the activation at each row's read position, and writing its
-        replacement, if any, back there."""
+    def _adapter(self, fn: HookFn, name: str):
+        """``fn(activation, name)`` as a TransformerLens hook (called with ``hook=``); for a read view it is given
+        the activation at each row's read position (set by ``forward``) and its replacement, if any, is written
+        back there."""
+        if name not in self._views:
+            return lambda act, hook: fn(act, name)
         axis = self._views[name]
 
         def view(act: torch.Tensor, hook) -> torch.Tensor | None:  # TransformerLens passes ``hook=``

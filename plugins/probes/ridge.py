@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mirl.errors import MirlError
 from mirl.method import Method
 from mirl.schemas import MethodInfo, Prediction, Readout
 from mirl.scoring import variance_explained
 
-from .common import HOLDOUT
+from .common import HOLDOUT, labelled_split
 
 ALPHA_GRID = (1e-2, 1.0, 1e2)  # × the number of fitted rows (the penalty per state stays comparable)
 
@@ -51,25 +50,16 @@ class RidgeProbe(Method):
     )
 
     def solve(self, view):
-        hooks = [h for h in view.hook_points if h != "hook_obs"] or list(view.hook_points)
-        data = view.train_data(hooks=hooks)
-        y = np.asarray(data.labels[view.spec.target])
-        if not np.issubdtype(y.dtype, np.floating):
-            raise MirlError(f"ridge-probe regresses a continuous target; {view.spec.id}'s {view.spec.target!r} is "
-                            f"{y.dtype} (classes): use linear-probe")
-        y = y.reshape(len(y), -1)
-        order = view.rng.permutation(len(y))
-        cut = int(len(y) * (1 - HOLDOUT))
-        fit, val = order[:cut], order[cut:]
-        x = {h: np.asarray(data.activations[h], np.float64).reshape(len(y), -1) for h in hooks}
+        split = labelled_split(view, self.info.name, continuous=True)
+        y, fit, val = split.labels, split.fit, split.val
         best = None
-        for hook in hooks:
+        for hook, x in split.activations.items():
             for alpha in ALPHA_GRID:
-                w, b = fit_ridge(x[hook][fit], y[fit], alpha)
-                score = variance_explained(y[val], x[hook][val] @ w + b)
+                w, b = fit_ridge(x[fit], y[fit], alpha)
+                score = variance_explained(y[val], x[val] @ w + b)
                 if best is None or score > best[0]:
                     best = (score, hook, alpha)
         _, hook, alpha = best
-        w, b = fit_ridge(x[hook], y, alpha)
+        w, b = fit_ridge(split.activations[hook], y, alpha)
         model = Readout if view.answer_kind == "readout" else Prediction
         return model(weights={hook: w}, bias=b)
